@@ -1,0 +1,185 @@
+package event
+
+import (
+	"fmt"
+	"regexp"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// FieldError says which field of an event is wrong and why.
+type FieldError struct {
+	Field  string `json:"field"`
+	Reason string `json:"reason"`
+}
+
+func (e FieldError) Error() string {
+	if e.Field == "" {
+		return e.Reason
+	}
+	return e.Field + ": " + e.Reason
+}
+
+// Errors is every problem found in one event. It is returned as an error by
+// Decode and Validate; callers that report problems field by field (the HTTP
+// collector, the dead-letter headers) range over it.
+type Errors []FieldError
+
+func (es Errors) Error() string {
+	parts := make([]string, len(es))
+	for i, e := range es {
+		parts[i] = e.Error()
+	}
+	return strings.Join(parts, "; ")
+}
+
+func (es *Errors) add(field, format string, args ...any) {
+	*es = append(*es, FieldError{Field: field, Reason: fmt.Sprintf(format, args...)})
+}
+
+// Limits bounds what an event may contain.
+type Limits struct {
+	// MaxFuture is how far past its received_at an event_time may lie (clock
+	// skew of a device).
+	MaxFuture time.Duration
+	// MaxPast is how far before its received_at an event_time may lie
+	// (backfills older than this are rejected as mistakes).
+	MaxPast time.Duration
+	// MaxIdentifiers is the most identifiers one event may carry.
+	MaxIdentifiers int
+}
+
+// DefaultLimits allows a day of clock skew into the future, ten years of
+// backfill and 32 identifiers per event.
+func DefaultLimits() Limits {
+	return Limits{MaxFuture: 24 * time.Hour, MaxPast: 10 * 365 * 24 * time.Hour, MaxIdentifiers: 32}
+}
+
+const (
+	maxIDLen    = 128
+	maxNameLen  = 256
+	maxValueLen = 256
+	maxTraitKey = 128
+)
+
+var (
+	tenantPattern  = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,63}$`)
+	channelPattern = regexp.MustCompile(`^[a-z][a-z0-9_]{0,31}$`)
+	typePattern    = regexp.MustCompile(`^[a-z][a-z0-9_]{0,31}$`)
+)
+
+// Prepare normalises the event's identifiers in place (dropping exact
+// duplicates) and validates the result. Every stage that accepts events from
+// outside calls it, so the collector and the resolver judge input alike.
+func Prepare(e *Event, lim Limits) error {
+	var errs Errors
+	ids := e.Identifiers[:0]
+	seen := make(map[Identifier]bool, len(e.Identifiers))
+	for i, id := range e.Identifiers {
+		field := fmt.Sprintf("identifiers[%d]", i)
+		if !typePattern.MatchString(id.Type) {
+			errs.add(field+".type", "must match %s", typePattern)
+			continue
+		}
+		v, err := Normalize(id.Type, id.Value)
+		if err != nil {
+			errs.add(field+".value", "%s %v", id.Type, err)
+			continue
+		}
+		if len(v) > maxValueLen || !utf8.ValidString(v) {
+			errs.add(field+".value", "must be valid UTF-8 of at most %d bytes", maxValueLen)
+			continue
+		}
+		id.Value = v
+		if !seen[id] {
+			seen[id] = true
+			ids = append(ids, id)
+		}
+	}
+	e.Identifiers = ids
+	validateFields(e, lim, &errs)
+	if len(errs) > 0 {
+		return errs
+	}
+	return nil
+}
+
+func validateFields(e *Event, lim Limits, errs *Errors) {
+	switch {
+	case e.EventID == "":
+		errs.add("event_id", "required")
+	case len(e.EventID) > maxIDLen || !utf8.ValidString(e.EventID):
+		errs.add("event_id", "must be valid UTF-8 of at most %d bytes", maxIDLen)
+	}
+	if !tenantPattern.MatchString(e.Tenant) {
+		errs.add("tenant", "required, must match %s", tenantPattern)
+	}
+	if !channelPattern.MatchString(e.Channel) {
+		errs.add("channel", "required, must match %s", channelPattern)
+	}
+	if !e.Type.Known() {
+		errs.add("type", "must be one of track, identify, page, screen, alias, group (got %q)", e.Type)
+	}
+	if e.Type == TypeTrack && e.Name == "" {
+		errs.add("name", "required for track events")
+	}
+	if len(e.Name) > maxNameLen {
+		errs.add("name", "at most %d bytes", maxNameLen)
+	}
+	validateTimes(e, lim, errs)
+	if len(e.Identifiers) == 0 {
+		errs.add("identifiers", "at least one valid identifier is required (user_id, anonymous_id, email, phone, device_id, ...)")
+	}
+	if lim.MaxIdentifiers > 0 && len(e.Identifiers) > lim.MaxIdentifiers {
+		errs.add("identifiers", "at most %d identifiers per event", lim.MaxIdentifiers)
+	}
+	for k := range e.Traits {
+		if k == "" || len(k) > maxTraitKey {
+			errs.add("traits", "trait names must be 1 to %d bytes", maxTraitKey)
+			break
+		}
+	}
+	if len(e.Properties) > 0 && !isObject(e.Properties) {
+		errs.add("properties", "must be a JSON object")
+	}
+	if len(e.Context) > 0 && !isObject(e.Context) {
+		errs.add("context", "must be a JSON object")
+	}
+}
+
+func validateTimes(e *Event, lim Limits, errs *Errors) {
+	if e.ReceivedAt.IsZero() {
+		errs.add("received_at", "required")
+	}
+	if e.EventTime.IsZero() {
+		errs.add("event_time", "required")
+		return
+	}
+	if e.EventTime.Year() < 2000 {
+		errs.add("event_time", "must not be before the year 2000")
+		return
+	}
+	if e.ReceivedAt.IsZero() {
+		return
+	}
+	if lim.MaxFuture > 0 && e.EventTime.Sub(e.ReceivedAt) > lim.MaxFuture {
+		errs.add("event_time", "more than %s after received_at", lim.MaxFuture)
+	}
+	if lim.MaxPast > 0 && e.ReceivedAt.Sub(e.EventTime) > lim.MaxPast {
+		errs.add("event_time", "more than %s before received_at", lim.MaxPast)
+	}
+}
+
+func isObject(raw []byte) bool {
+	for _, c := range raw {
+		switch c {
+		case ' ', '\t', '\r', '\n':
+			continue
+		case '{':
+			return true
+		}
+		return false
+	}
+	return false
+}

@@ -1,0 +1,46 @@
+package kafkaio
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+
+	"github.com/segmentio/kafka-go"
+)
+
+// EnsureTopics creates cxstream's topics that do not exist yet. cx.profiles
+// is compacted (the latest profile per key is what consumers need); the
+// others are retained by time. Existing topics are left unchanged.
+func EnsureTopics(ctx context.Context, cfg Config) error {
+	client := &kafka.Client{Addr: kafka.TCP(cfg.Brokers...)}
+	var topics []kafka.TopicConfig
+	for _, name := range cfg.Topics.byRole() {
+		tc := kafka.TopicConfig{Topic: name, NumPartitions: cfg.Partitions, ReplicationFactor: cfg.ReplicationFactor}
+		if name == cfg.Topics.Profiles {
+			tc.ConfigEntries = []kafka.ConfigEntry{{ConfigName: "cleanup.policy", ConfigValue: "compact"}}
+		}
+		topics = append(topics, tc)
+	}
+	resp, err := client.CreateTopics(ctx, &kafka.CreateTopicsRequest{Addr: client.Addr, Topics: topics})
+	if err != nil {
+		return fmt.Errorf("create topics on %v: %w", cfg.Brokers, err)
+	}
+	var errs []error
+	for topic, err := range resp.Errors {
+		if err != nil && !errors.Is(err, kafka.TopicAlreadyExists) {
+			errs = append(errs, fmt.Errorf("create topic %s: %w", topic, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Ping checks that a broker answers.
+func Ping(ctx context.Context, cfg Config) error {
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, "tcp", cfg.Brokers[0])
+	if err != nil {
+		return fmt.Errorf("reach kafka broker %s: %w", cfg.Brokers[0], err)
+	}
+	return conn.Close()
+}

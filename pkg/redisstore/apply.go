@@ -1,0 +1,168 @@
+package redisstore
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/cxstream/cxstream/pkg/identity"
+	"github.com/cxstream/cxstream/pkg/profile"
+)
+
+// Item is one event of a batch, with where it was read from.
+type Item struct {
+	// Source is the watermark key, "<topic>/<partition>". Items of one
+	// source must come in offset order.
+	Source string
+	Offset int64
+	// EventID and EventMS are the event's id and event time (unix ms).
+	EventID string
+	EventMS int64
+	// CandidateID becomes the profile id if the event creates a profile
+	// (identity.CandidateID: derived from tenant and event id, so a replay
+	// creates the same id).
+	CandidateID string
+	// Identifiers are "type:value", strongest first.
+	Identifiers []string
+	// Updates fold the event into its profile.
+	Updates []profile.Update
+}
+
+// Status is what Apply did with one item.
+type Status string
+
+// Item statuses.
+const (
+	// StatusApplied: resolved and folded now.
+	StatusApplied Status = "ok"
+	// StatusDuplicate: resolved, but the profile had folded this event id
+	// already (a client retry); not folded again.
+	StatusDuplicate Status = "dup"
+	// StatusReplayed: the offset was applied before but maybe not published
+	// (redelivery after a crash): the recorded outcome is returned again.
+	StatusReplayed Status = "replay"
+	// StatusCommitted: the offset was applied and committed long ago.
+	StatusCommitted Status = "old"
+)
+
+// Outcome is the result for one item.
+type Outcome struct {
+	Status    Status
+	ProfileID string
+}
+
+// Result is the outcome of one batch of one tenant.
+type Result struct {
+	// Outcomes has one entry per item, in order.
+	Outcomes []Outcome
+	// Records are the identity changes the batch made (and, for replayed
+	// items, the changes recorded when they were first applied).
+	Records []identity.Record
+	// Profiles holds the current state of every live profile the batch
+	// touched.
+	Profiles map[string]profile.State
+}
+
+type luaBatch struct {
+	Keep   int              `json:"keep"`
+	First  map[string]int64 `json:"first"`
+	Events []luaEvent       `json:"events"`
+}
+
+type luaEvent struct {
+	S   string   `json:"s"`
+	O   int64    `json:"o"`
+	E   string   `json:"e"`
+	C   string   `json:"c"`
+	T   int64    `json:"t"`
+	IDs []string `json:"ids"`
+	U   []string `json:"u"`
+}
+
+type luaRecord struct {
+	K identity.Kind `json:"k"`
+	P string        `json:"p"`
+	F string        `json:"f"`
+	I string        `json:"i"`
+	A list[string]  `json:"a"`
+	E string        `json:"e"`
+	T int64         `json:"t"`
+}
+
+type luaResult struct {
+	R  [][2]string             `json:"r"`
+	ID list[luaRecord]         `json:"id"`
+	P  map[string]list[string] `json:"p"`
+}
+
+// list decodes a JSON array, and also {} which is how Redis's cjson encodes
+// an empty Lua table.
+type list[T any] []T
+
+func (l *list[T]) UnmarshalJSON(b []byte) error {
+	if bytes.Equal(bytes.TrimSpace(b), []byte("{}")) {
+		*l = nil
+		return nil
+	}
+	return json.Unmarshal(b, (*[]T)(l))
+}
+
+// Apply resolves and folds a batch of one tenant's events in one atomic
+// Redis call. Re-applying a batch (after a crash before the offsets were
+// committed) changes nothing and returns the recorded outcomes again.
+func (s *Store) Apply(ctx context.Context, tenant string, items []Item) (*Result, error) {
+	if len(items) == 0 {
+		return &Result{Profiles: map[string]profile.State{}}, nil
+	}
+	b := luaBatch{Keep: s.cfg.DedupWindow, First: map[string]int64{}, Events: make([]luaEvent, len(items))}
+	for i, it := range items {
+		if first, ok := b.First[it.Source]; !ok || it.Offset < first {
+			b.First[it.Source] = it.Offset
+		}
+		u := make([]string, 0, 2*len(it.Updates))
+		for _, up := range it.Updates {
+			u = append(u, up.Field, up.Value)
+		}
+		b.Events[i] = luaEvent{S: it.Source, O: it.Offset, E: it.EventID, C: it.CandidateID, T: it.EventMS, IDs: it.Identifiers, U: u}
+	}
+	arg, err := json.Marshal(b)
+	if err != nil {
+		return nil, fmt.Errorf("encode batch: %w", err)
+	}
+	p := prefix(tenant)
+	out, err := s.resolve.Run(ctx, s.rdb, []string{p + "meta"}, p, arg).Text()
+	if err != nil {
+		return nil, fmt.Errorf("run resolve script for tenant %s: %w", tenant, err)
+	}
+	var lr luaResult
+	if err := json.Unmarshal([]byte(out), &lr); err != nil {
+		return nil, fmt.Errorf("decode resolve script result: %w", err)
+	}
+	if len(lr.R) != len(items) {
+		return nil, fmt.Errorf("resolve script returned %d outcomes for %d events", len(lr.R), len(items))
+	}
+	res := &Result{
+		Outcomes: make([]Outcome, len(items)),
+		Records:  make([]identity.Record, len(lr.ID)),
+		Profiles: make(map[string]profile.State, len(lr.P)),
+	}
+	for i, r := range lr.R {
+		res.Outcomes[i] = Outcome{Status: Status(r[0]), ProfileID: r[1]}
+	}
+	for i, r := range lr.ID {
+		res.Records[i] = identity.Record{
+			Kind: r.K, Tenant: tenant, ProfileID: r.P, FromProfileID: r.F, Identifier: r.I,
+			Aliases: r.A, EventID: r.E, At: time.UnixMilli(r.T).UTC(),
+		}
+	}
+	for id, flat := range lr.P {
+		st := make(profile.State, len(flat)/2)
+		for j := 0; j+1 < len(flat); j += 2 {
+			st[flat[j]] = flat[j+1]
+		}
+		res.Profiles[id] = st
+	}
+	return res, nil
+}

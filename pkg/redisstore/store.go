@@ -1,0 +1,126 @@
+package redisstore
+
+import (
+	"context"
+	_ "embed"
+	"errors"
+	"fmt"
+	"strconv"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/cxstream/cxstream/pkg/event"
+	"github.com/cxstream/cxstream/pkg/profile"
+)
+
+//go:embed resolve.lua
+var resolveLua string
+
+// ErrNotFound is returned by look-ups of unknown profiles and identifiers.
+var ErrNotFound = errors.New("profile not found")
+
+// Store is the identity graph and profile state of all tenants in one Redis
+// (or one Redis Cluster). It is safe for concurrent use.
+type Store struct {
+	rdb     *redis.Client
+	resolve *redis.Script
+	cfg     Config
+}
+
+// New connects to Redis and checks that it answers.
+func New(ctx context.Context, cfg Config) (*Store, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	rdb := redis.NewClient(&redis.Options{
+		Addr:     cfg.Addr,
+		Username: cfg.Username,
+		Password: cfg.Password,
+		DB:       cfg.DB,
+	})
+	if err := rdb.Ping(ctx).Err(); err != nil {
+		rdb.Close()
+		return nil, fmt.Errorf("reach redis at %s: %w", cfg.Addr, err)
+	}
+	return &Store{rdb: rdb, resolve: redis.NewScript(resolveLua), cfg: cfg}, nil
+}
+
+// Close closes the connections.
+func (s *Store) Close() error { return s.rdb.Close() }
+
+// Client exposes the Redis client for health checks and tests.
+func (s *Store) Client() *redis.Client { return s.rdb }
+
+// prefix is the key prefix of a tenant; the braces make it a hash tag.
+func prefix(tenant string) string { return "cx:{" + tenant + "}:" }
+
+// Profile returns the state of a profile by id, following forwarding
+// pointers of merged-away ids. It returns the live id.
+func (s *Store) Profile(ctx context.Context, tenant, id string) (string, profile.State, error) {
+	p := prefix(tenant)
+	for range 64 {
+		fields, err := s.rdb.HGetAll(ctx, p+"p:"+id).Result()
+		if err != nil {
+			return "", nil, fmt.Errorf("read profile: %w", err)
+		}
+		if len(fields) > 0 {
+			return id, profile.State(fields), nil
+		}
+		next, err := s.rdb.HGet(ctx, p+"fwd", id).Result()
+		if errors.Is(err, redis.Nil) {
+			return "", nil, ErrNotFound
+		}
+		if err != nil {
+			return "", nil, fmt.Errorf("read forwarding pointer: %w", err)
+		}
+		id = next
+	}
+	return "", nil, fmt.Errorf("forwarding pointers of profile %s form a chain longer than 64", id)
+}
+
+// Lookup returns the profile an identifier belongs to. The identifier is
+// normalised first, so "Jane@Example.com " finds email:jane@example.com.
+func (s *Store) Lookup(ctx context.Context, tenant string, id event.Identifier) (string, profile.State, error) {
+	v, err := event.Normalize(id.Type, id.Value)
+	if err != nil {
+		return "", nil, fmt.Errorf("%s: %w", id.Type, err)
+	}
+	id.Value = v
+	pid, err := s.rdb.HGet(ctx, prefix(tenant)+"idx", id.String()).Result()
+	if errors.Is(err, redis.Nil) {
+		return "", nil, ErrNotFound
+	}
+	if err != nil {
+		return "", nil, fmt.Errorf("look up identifier: %w", err)
+	}
+	return s.Profile(ctx, tenant, pid)
+}
+
+// Resolve returns the profile referenced by ref: a profile id, or an
+// identifier "type:value".
+func (s *Store) Resolve(ctx context.Context, tenant, ref string) (string, profile.State, error) {
+	if id, ok := event.ParseIdentifier(ref); ok {
+		return s.Lookup(ctx, tenant, id)
+	}
+	return s.Profile(ctx, tenant, ref)
+}
+
+// Stats are counts of a tenant's graph, for the demo and operators.
+type Stats struct {
+	Identifiers int64
+	Merged      int64
+}
+
+// TenantStats counts a tenant's identifiers and merged-away profiles.
+func (s *Store) TenantStats(ctx context.Context, tenant string) (Stats, error) {
+	p := prefix(tenant)
+	pipe := s.rdb.Pipeline()
+	ids := pipe.HLen(ctx, p+"idx")
+	fwd := pipe.HLen(ctx, p+"fwd")
+	if _, err := pipe.Exec(ctx); err != nil {
+		return Stats{}, fmt.Errorf("read tenant stats: %w", err)
+	}
+	return Stats{Identifiers: ids.Val(), Merged: fwd.Val()}, nil
+}
+
+func itoa(n int64) string { return strconv.FormatInt(n, 10) }

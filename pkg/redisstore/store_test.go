@@ -1,0 +1,197 @@
+package redisstore_test
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/cxstream/cxstream/pkg/event"
+	"github.com/cxstream/cxstream/pkg/identity"
+	"github.com/cxstream/cxstream/pkg/profile"
+	"github.com/cxstream/cxstream/pkg/redisstore"
+	"github.com/cxstream/cxstream/pkg/testenv"
+)
+
+// newStore connects to the real Redis and returns a fresh tenant whose keys
+// are removed when the test ends.
+func newStore(t *testing.T) (*redisstore.Store, string) {
+	t.Helper()
+	ctx := context.Background()
+	cfg := redisstore.Default()
+	cfg.Addr = testenv.Redis(t)
+	s, err := redisstore.New(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := make([]byte, 6)
+	rand.Read(b)
+	tenant := "test-" + hex.EncodeToString(b)
+	t.Cleanup(func() {
+		iter := s.Client().Scan(ctx, 0, "cx:{"+tenant+"}:*", 1000).Iterator()
+		for iter.Next(ctx) {
+			s.Client().Del(ctx, iter.Val())
+		}
+		s.Close()
+	})
+	return s, tenant
+}
+
+// ev builds a prepared event.
+func ev(t *testing.T, tenant, id, channel string, at time.Time, ids ...string) *event.Event {
+	t.Helper()
+	e := &event.Event{EventID: id, Tenant: tenant, Channel: channel, Type: event.TypeTrack, Name: "Viewed",
+		EventTime: at, ReceivedAt: at}
+	for _, s := range ids {
+		i, ok := event.ParseIdentifier(s)
+		if !ok {
+			t.Fatalf("bad identifier %q", s)
+		}
+		e.Identifiers = append(e.Identifiers, i)
+	}
+	if err := event.Prepare(e, event.DefaultLimits()); err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+// item turns an event into a store item read from source at offset.
+func item(tenant, source string, offset int64, e *event.Event) redisstore.Item {
+	ids := append([]event.Identifier(nil), e.Identifiers...)
+	identity.DefaultRules().Sort(ids)
+	strs := make([]string, len(ids))
+	for i, id := range ids {
+		strs[i] = id.String()
+	}
+	return redisstore.Item{
+		Source: source, Offset: offset, EventID: e.EventID, EventMS: e.EventTime.UnixMilli(),
+		CandidateID: identity.CandidateID(tenant, e.EventID), Identifiers: strs, Updates: profile.Updates(e),
+	}
+}
+
+func TestIntegrationCrossChannelJourneyIsOneProfile(t *testing.T) {
+	s, tenant := newStore(t)
+	ctx := context.Background()
+	t0 := time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
+	web := ev(t, tenant, "e1", "web", t0, "anonymous_id:anon-1")
+	mobile := ev(t, tenant, "e2", "mobile", t0.Add(time.Hour), "email:Jane@Example.com", "device_id:dev-9")
+	store := ev(t, tenant, "e3", "store", t0.Add(2*time.Hour), "phone:+44 20 7946 0958")
+	bridge := ev(t, tenant, "e4", "web", t0.Add(3*time.Hour), "anonymous_id:anon-1", "email:jane@example.com", "phone:+442079460958")
+
+	res, err := s.Apply(ctx, tenant, []redisstore.Item{
+		item(tenant, "cx.interactions/0", 0, web),
+		item(tenant, "cx.interactions/1", 0, mobile),
+		item(tenant, "cx.interactions/2", 0, store),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := len(res.Profiles); got != 3 {
+		t.Fatalf("three unconnected events: got %d profiles, want 3", got)
+	}
+	res, err = s.Apply(ctx, tenant, []redisstore.Item{item(tenant, "cx.interactions/0", 1, bridge)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	survivor := res.Outcomes[0].ProfileID
+	if survivor != identity.CandidateID(tenant, "e1") {
+		t.Errorf("survivor = %s, want the oldest profile (created by e1)", survivor)
+	}
+	merges := 0
+	for _, r := range res.Records {
+		if r.Kind == identity.KindMerged {
+			merges++
+			if r.ProfileID != survivor || r.EventID != "e4" {
+				t.Errorf("merge record %+v: want survivor %s caused by e4", r, survivor)
+			}
+		}
+	}
+	if merges != 2 {
+		t.Errorf("got %d merge records, want 2", merges)
+	}
+	for _, ref := range []string{"email:JANE@example.com", "phone:+442079460958", "device_id:dev-9", "anonymous_id:anon-1",
+		identity.CandidateID(tenant, "e2"), identity.CandidateID(tenant, "e3")} {
+		id, st, err := s.Resolve(ctx, tenant, ref)
+		if err != nil {
+			t.Fatalf("resolve %s: %v", ref, err)
+		}
+		if id != survivor {
+			t.Errorf("resolve %s = %s, want %s", ref, id, survivor)
+		}
+		p := profile.FromState(tenant, id, st)
+		if p.Events != 4 || p.Channels["store"] != 1 || p.Channels["web"] != 2 || p.Channels["mobile"] != 1 {
+			t.Errorf("profile counts: events=%d channels=%v", p.Events, p.Channels)
+		}
+		if len(p.MergedFrom) != 2 || !p.FirstSeen.Equal(t0) || !p.LastSeen.Equal(t0.Add(3*time.Hour)) {
+			t.Errorf("profile: merged_from=%v first_seen=%v last_seen=%v", p.MergedFrom, p.FirstSeen, p.LastSeen)
+		}
+	}
+	if _, _, err := s.Resolve(ctx, tenant, "email:nobody@example.com"); err != redisstore.ErrNotFound {
+		t.Errorf("unknown identifier: err = %v, want ErrNotFound", err)
+	}
+}
+
+func TestIntegrationRedeliveryIsExactlyOnce(t *testing.T) {
+	s, tenant := newStore(t)
+	ctx := context.Background()
+	t0 := time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
+	batch := []redisstore.Item{
+		item(tenant, "in/0", 10, ev(t, tenant, "a", "web", t0, "anonymous_id:x")),
+		item(tenant, "in/0", 11, ev(t, tenant, "b", "web", t0.Add(time.Minute), "anonymous_id:x", "email:a@b.co")),
+		item(tenant, "in/1", 5, ev(t, tenant, "c", "store", t0.Add(2*time.Minute), "email:a@b.co")),
+	}
+	first, err := s.Apply(ctx, tenant, batch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := first.Profiles
+	// The same offsets again, as after a crash before the commit.
+	again, err := s.Apply(ctx, tenant, batch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, o := range again.Outcomes {
+		if o.Status != redisstore.StatusReplayed || o.ProfileID != first.Outcomes[i].ProfileID {
+			t.Errorf("item %d: got %+v, want replay of %+v", i, o, first.Outcomes[i])
+		}
+	}
+	if len(again.Records) != len(first.Records) {
+		t.Errorf("replay returned %d identity records, want the %d recorded", len(again.Records), len(first.Records))
+	}
+	for id, st := range again.Profiles {
+		if fmt.Sprint(st) != fmt.Sprint(before[id]) {
+			t.Errorf("profile %s changed on replay:\n got %v\nwant %v", id, st, before[id])
+		}
+	}
+	// A client retry: same event id, new offset.
+	retry, err := s.Apply(ctx, tenant, []redisstore.Item{item(tenant, "in/1", 6, ev(t, tenant, "c", "store", t0.Add(2*time.Minute), "email:a@b.co"))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if retry.Outcomes[0].Status != redisstore.StatusDuplicate {
+		t.Errorf("retry status = %s, want dup", retry.Outcomes[0].Status)
+	}
+	// A later batch starting past the outbox: the first offsets are now old.
+	if _, err := s.Apply(ctx, tenant, []redisstore.Item{item(tenant, "in/0", 12, ev(t, tenant, "d", "web", t0, "anonymous_id:y"))}); err != nil {
+		t.Fatal(err)
+	}
+	old, err := s.Apply(ctx, tenant, batch[:1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if old.Outcomes[0].Status != redisstore.StatusCommitted {
+		t.Errorf("status of a long-committed offset = %s, want old", old.Outcomes[0].Status)
+	}
+	_, st, err := s.Resolve(ctx, tenant, "email:a@b.co")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := st[profile.FieldEvents]; got != "3" {
+		t.Errorf("events = %s after replays and a retry, want 3", got)
+	}
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }

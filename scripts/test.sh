@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Full test run: start the backing services, then go vet and go test -race
+# against them. Extra arguments are passed to `go test`.
+#   scripts/test.sh [go test flags...]
+set -euo pipefail
+# shellcheck source=scripts/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+cd "$CXSTREAM_ROOT"
+
+# CI's environment may lack the Go toolchain's usual PATH entry.
+if ! command -v go >/dev/null && [[ -x /usr/local/go/bin/go ]]; then
+  PATH=/usr/local/go/bin:$PATH
+fi
+command -v go >/dev/null || die "go is not installed (or not on PATH): install Go 1.26+ to build and test cxstream"
+
+step "services: scripts/services.sh up"
+scripts/services.sh up
+eval "$(scripts/services.sh env)"
+export CXSTREAM_REQUIRE_SERVICES=1
+
+step "go vet ./... ($(go version))"
+go vet ./...
+
+step "go test -race -count=1 -timeout 20m ./... $*"
+rc=0
+go test -race -count=1 -timeout 20m ./... "$@" || rc=$?
+step "go test exit status: $rc"
+exit "$rc"
