@@ -64,16 +64,19 @@ wait_until() {
 # tcp_open HOST PORT: true if something accepts TCP connections there.
 tcp_open() { (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null; }
 
-# pid_alive PIDFILE: true if the pidfile names a running process.
+# pid_alive PIDFILE [NAME]: true if the pidfile names a running process
+# (whose command line contains NAME, so a recycled pid does not count).
 pid_alive() {
   local pid
-  [[ -s $1 ]] && pid=$(<"$1") && [[ $pid =~ ^[0-9]+$ ]] && kill -0 "$pid" 2>/dev/null
+  [[ -s $1 ]] && pid=$(<"$1") && [[ $pid =~ ^[0-9]+$ ]] && kill -0 "$pid" 2>/dev/null &&
+    { [[ -z ${2:-} ]] || tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "$2"; }
 }
 
-# stop_pidfile NAME PIDFILE [TIMEOUT_S]: SIGTERM, wait, then SIGKILL.
+# stop_pidfile NAME PIDFILE MATCH [TIMEOUT_S]: SIGTERM, wait, then SIGKILL
+# the process of PIDFILE, if its command line contains MATCH.
 stop_pidfile() {
-  local name=$1 pidfile=$2 timeout=${3:-30} pid
-  if ! pid_alive "$pidfile"; then
+  local name=$1 pidfile=$2 match=$3 timeout=${4:-30} pid
+  if ! pid_alive "$pidfile" "$match"; then
     log "$name: not running"
     rm -f "$pidfile"
     return 0

@@ -37,11 +37,33 @@ KAFKA_DIR=$STATE_DIR/kafka
 
 usage() { sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
 
-# fail_with_log NAME LOGFILE MSG: print the log tail and exit.
+# fail_with_log NAME MSG LOGFILE...: print the tail of each log and exit.
 fail_with_log() {
-  log "$1: $3; last lines of $2:"
-  tail -n 40 "$2" >&2 2>/dev/null || true
+  local name=$1 msg=$2 f
+  shift 2
+  log "$name: $msg"
+  for f in "$@"; do
+    [[ -s $f ]] || continue
+    log "$name: last lines of $f:"
+    tail -n 30 "$f" >&2
+  done
   exit 1
+}
+
+# wait_ready NAME TIMEOUT_S READY_FN PIDFILE MATCH LOGFILE...: poll READY_FN
+# until it succeeds; fail early (with the logs) if the process has gone away.
+wait_ready() {
+  local name=$1 timeout=$2 ready=$3 pidfile=$4 match=$5 start elapsed
+  shift 5
+  start=$(now_ms)
+  until $ready; do
+    elapsed=$(($(now_ms) - start))
+    if ((elapsed > 3000)) && ! pid_alive "$pidfile" "$match"; then
+      fail_with_log "$name" "process exited during startup" "$@"
+    fi
+    ((elapsed < timeout * 1000)) || fail_with_log "$name" "not ready after ${timeout}s" "$@"
+    sleep 0.3
+  done
 }
 
 # ---------------------------------------------------------------- packages
@@ -72,11 +94,11 @@ redis_up() {
   mkdir -p "$REDIS_DIR"
   redis-server --bind $HOST --port $REDIS_PORT --daemonize yes --appendonly yes \
     --dir "$REDIS_DIR" --pidfile "$REDIS_DIR/redis.pid" --logfile "$REDIS_DIR/redis.log"
-  wait_until 30 redis_ping || fail_with_log redis "$REDIS_DIR/redis.log" "no PONG after 30s"
+  wait_ready redis 30 redis_ping "$REDIS_DIR/redis.pid" redis-server "$REDIS_DIR/redis.log"
   log "redis: up on $HOST:$REDIS_PORT (started in $(since "$t")s)"
 }
 
-redis_down() { stop_pidfile redis "$REDIS_DIR/redis.pid" 30; }
+redis_down() { stop_pidfile redis "$REDIS_DIR/redis.pid" redis-server 30; }
 
 # ---------------------------------------------------------------- clickhouse
 
@@ -154,15 +176,18 @@ ch_up() {
   local t pidfile=$CH_DIR/clickhouse-server.pid
   t=$(now_ms)
   ch_write_config
+  # A pidfile left by a killed server makes it refuse to start.
+  pid_alive "$pidfile" clickhouse-server || rm -f "$pidfile"
   # Runs as the invoking user (root is accepted by this version); it forks
   # into the background itself and writes the pidfile.
   clickhouse-server --config-file="$CH_DIR/config.xml" --pid-file="$pidfile" --daemon \
     >>"$CH_DIR/log/stdout.log" 2>&1
-  wait_until 60 ch_ping || fail_with_log clickhouse "$CH_DIR/log/clickhouse-server.err.log" "no answer after 60s"
+  wait_ready clickhouse 60 ch_ping "$pidfile" clickhouse-server \
+    "$CH_DIR/log/stderr.log" "$CH_DIR/log/clickhouse-server.err.log"
   log "clickhouse: up on $HOST:$CH_TCP_PORT, http $HOST:$CH_HTTP_PORT (started in $(since "$t")s)"
 }
 
-ch_down() { stop_pidfile clickhouse "$CH_DIR/clickhouse-server.pid" 60; }
+ch_down() { stop_pidfile clickhouse "$CH_DIR/clickhouse-server.pid" clickhouse-server 60; }
 
 # ---------------------------------------------------------------- kafka
 
@@ -201,9 +226,10 @@ kafka_fetch() {
 </project>
 EOF
   rm -rf "$KAFKA_HOME/libs.tmp"
-  mvn -q -B -Dstyle.color=never -f "$KAFKA_HOME/pom.xml" -Dmaven.repo.local="$CACHE_DIR/m2" \
+  mvn -B -Dstyle.color=never -f "$KAFKA_HOME/pom.xml" -Dmaven.repo.local="$CACHE_DIR/m2" \
     "$MVN_DEPENDENCY_PLUGIN:copy-dependencies" -DincludeScope=runtime \
-    -DoutputDirectory="$KAFKA_HOME/libs.tmp" || die "kafka: maven could not fetch the jars"
+    -DoutputDirectory="$KAFKA_HOME/libs.tmp" >"$KAFKA_HOME/mvn.log" 2>&1 ||
+    fail_with_log kafka "maven could not fetch the jars" "$KAFKA_HOME/mvn.log"
   rm -rf "$KAFKA_HOME/libs"
   mv "$KAFKA_HOME/libs.tmp" "$KAFKA_HOME/libs"
   touch "$KAFKA_HOME/libs/.complete"
@@ -276,9 +302,11 @@ logger.authorizer.level = WARN
 EOF
 }
 
+kafka_listening() { tcp_open $HOST $KAFKA_PORT; }
+
 kafka_up() {
-  local pidfile=$KAFKA_DIR/kafka.pid out=$KAFKA_DIR/logs/kafka.out t deadline
-  if tcp_open $HOST $KAFKA_PORT; then log "kafka: already up on $HOST:$KAFKA_PORT"; return; fi
+  local pidfile=$KAFKA_DIR/kafka.pid out=$KAFKA_DIR/logs/kafka.out t
+  if kafka_listening; then log "kafka: already up on $HOST:$KAFKA_PORT"; return; fi
   kafka_fetch
   t=$(now_ms)
   kafka_write_config
@@ -290,7 +318,7 @@ kafka_up() {
     kafka_tool kafka.tools.StorageTool format -t "$(<"$KAFKA_DIR/cluster.id")" \
       -c "$KAFKA_DIR/server.properties" --ignore-formatted >/dev/null
   fi
-  if ! pid_alive "$pidfile"; then
+  if ! pid_alive "$pidfile" kafka.Kafka; then
     # setsid: own session, so the broker outlives the shell that started it.
     # shellcheck disable=SC2086 # KAFKA_HEAP is a list of JVM flags
     nohup setsid java $KAFKA_HEAP -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -Djava.awt.headless=true \
@@ -299,19 +327,14 @@ kafka_up() {
       >>"$out" 2>&1 </dev/null &
     echo $! >"$pidfile"
   fi
-  deadline=$(($(now_ms) + 90000))
-  until tcp_open $HOST $KAFKA_PORT; do
-    pid_alive "$pidfile" || fail_with_log kafka "$KAFKA_DIR/logs/server.log" "broker exited (see also $out)"
-    (($(now_ms) < deadline)) || fail_with_log kafka "$KAFKA_DIR/logs/server.log" "not listening after 90s"
-    sleep 0.5
-  done
+  wait_ready kafka 90 kafka_listening "$pidfile" kafka.Kafka "$out" "$KAFKA_DIR/logs/server.log"
   # The port is open; make sure the broker really serves requests.
   kafka_tool org.apache.kafka.tools.TopicCommand --bootstrap-server "$HOST:$KAFKA_PORT" --list >/dev/null ||
-    fail_with_log kafka "$KAFKA_DIR/logs/server.log" "broker does not answer requests"
+    fail_with_log kafka "broker does not answer requests" "$KAFKA_DIR/logs/server.log"
   log "kafka: up on $HOST:$KAFKA_PORT (started in $(since "$t")s)"
 }
 
-kafka_down() { stop_pidfile kafka "$KAFKA_DIR/kafka.pid" 60; }
+kafka_down() { stop_pidfile kafka "$KAFKA_DIR/kafka.pid" kafka.Kafka 60; }
 
 # ---------------------------------------------------------------- modes
 
@@ -345,7 +368,7 @@ status() {
     ver=
   fi
   [[ $state == up ]] || down=1
-  printf '%-11s %-5s %-34s %s\n' redis "$state" "$HOST:$REDIS_PORT" "${ver:--}"
+  printf '%-11s %-5s %-38s %s\n' redis "$state" "$HOST:$REDIS_PORT" "${ver:--}"
   # clickhouse
   if command -v clickhouse-client >/dev/null; then
     ch_ping && state=up || state=down
@@ -355,13 +378,13 @@ status() {
     ver=
   fi
   [[ $state == up ]] || down=1
-  printf '%-11s %-5s %-34s %s\n' clickhouse "$state" "$HOST:$CH_TCP_PORT (http $HOST:$CH_HTTP_PORT)" "${ver:--}"
+  printf '%-11s %-5s %-38s %s\n' clickhouse "$state" "$HOST:$CH_TCP_PORT (http $HOST:$CH_HTTP_PORT)" "${ver:--}"
   # kafka: version known only for our native broker
   tcp_open $HOST $KAFKA_PORT && state=up || state=down
   ver=-
-  pid_alive "$KAFKA_DIR/kafka.pid" && ver=$KAFKA_VERSION
+  pid_alive "$KAFKA_DIR/kafka.pid" kafka.Kafka && ver=$KAFKA_VERSION
   [[ $state == up ]] || down=1
-  printf '%-11s %-5s %-34s %s\n' kafka "$state" "$HOST:$KAFKA_PORT" "$ver"
+  printf '%-11s %-5s %-38s %s\n' kafka "$state" "$HOST:$KAFKA_PORT" "$ver"
   return $down
 }
 
@@ -383,6 +406,15 @@ main() {
   esac
   if [[ $mode == auto ]]; then
     if docker_usable; then mode=docker; else mode=native; fi
+  elif [[ $mode == docker ]]; then
+    docker_usable || die "--docker: no Docker engine answers, or 'docker compose' is missing"
+  fi
+
+  # Serialise concurrent up/down (several test runs may share one machine).
+  # -o: the lock is not inherited by the daemons that `up` leaves running.
+  if [[ $mode == native && $cmd != status && -z ${_CXSTREAM_LOCKED:-} ]] && command -v flock >/dev/null; then
+    mkdir -p "$STATE_DIR"
+    _CXSTREAM_LOCKED=1 exec flock -o -w 900 "$STATE_DIR/.services.lock" "$0" "$cmd" --native
   fi
 
   case $mode:$cmd in
