@@ -42,12 +42,12 @@ func (es *Errors) add(field, format string, args ...any) {
 type Limits struct {
 	// MaxFuture is how far past its received_at an event_time may lie (clock
 	// skew of a device).
-	MaxFuture time.Duration
+	MaxFuture time.Duration `yaml:"max_future"`
 	// MaxPast is how far before its received_at an event_time may lie
 	// (backfills older than this are rejected as mistakes).
-	MaxPast time.Duration
+	MaxPast time.Duration `yaml:"max_past"`
 	// MaxIdentifiers is the most identifiers one event may carry.
-	MaxIdentifiers int
+	MaxIdentifiers int `yaml:"max_identifiers"`
 }
 
 // DefaultLimits allows a day of clock skew into the future, ten years of

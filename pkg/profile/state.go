@@ -12,7 +12,7 @@ type State map[string]string
 // (sums), whose idempotence comes from event-id deduplication upstream.
 func (s State) Apply(u Update) {
 	cur, ok := s[u.Field]
-	if !ok || u.Field == "" {
+	if !ok {
 		s[u.Field] = u.Value
 		return
 	}

@@ -19,6 +19,10 @@ var resolveLua string
 // ErrNotFound is returned by look-ups of unknown profiles and identifiers.
 var ErrNotFound = errors.New("profile not found")
 
+// ErrBadRef is returned for a reference that cannot name a profile, such as
+// an identifier whose value does not normalise.
+var ErrBadRef = errors.New("bad profile reference")
+
 // Store is the identity graph and profile state of all tenants in one Redis
 // (or one Redis Cluster). It is safe for concurrent use.
 type Store struct {
@@ -83,7 +87,7 @@ func (s *Store) Profile(ctx context.Context, tenant, id string) (string, profile
 func (s *Store) Lookup(ctx context.Context, tenant string, id event.Identifier) (string, profile.State, error) {
 	v, err := event.Normalize(id.Type, id.Value)
 	if err != nil {
-		return "", nil, fmt.Errorf("%s: %w", id.Type, err)
+		return "", nil, fmt.Errorf("%w: %s %v", ErrBadRef, id.Type, err)
 	}
 	id.Value = v
 	pid, err := s.rdb.HGet(ctx, prefix(tenant)+"idx", id.String()).Result()

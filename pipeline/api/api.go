@@ -1,0 +1,175 @@
+package api
+
+import (
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/cxstream/cxstream/pkg/chstore"
+	"github.com/cxstream/cxstream/pkg/profile"
+	"github.com/cxstream/cxstream/pkg/redisstore"
+	"github.com/cxstream/cxstream/pkg/telemetry"
+)
+
+// Profiles resolves a reference (profile id or "type:value") to the live
+// profile; redisstore.ErrNotFound when there is none.
+type Profiles interface {
+	Resolve(ctx context.Context, tenant, ref string) (string, profile.State, error)
+}
+
+// Timelines reads a profile's timeline, including events recorded under
+// profiles merged into it.
+type Timelines interface {
+	Timeline(ctx context.Context, tenant, profileID string, q chstore.TimelineQuery) (chstore.TimelinePage, error)
+}
+
+// API serves the Profile API.
+type API struct {
+	cfg       Config
+	profiles  Profiles
+	timelines Timelines
+	log       *slog.Logger
+	requests  *prometheus.CounterVec
+}
+
+// New returns the API.
+func New(cfg Config, profiles Profiles, timelines Timelines, log *slog.Logger, reg prometheus.Registerer) (*API, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	a := &API{cfg: cfg, profiles: profiles, timelines: timelines, log: log,
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "cxstream_api_requests_total",
+			Help: "Profile API requests by route and status code.",
+		}, []string{"route", "code"})}
+	if reg != nil {
+		reg.MustRegister(a.requests)
+	}
+	return a, nil
+}
+
+// Handler returns the routes.
+func (a *API) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /v1/profiles/{ref}", a.auth("profile", a.getProfile))
+	mux.HandleFunc("GET /v1/profiles/{ref}/events", a.auth("events", a.getEvents))
+	return mux
+}
+
+// Run serves until ctx ends.
+func (a *API) Run(ctx context.Context) error {
+	return telemetry.Serve(ctx, &http.Server{Addr: a.cfg.Addr, Handler: a.Handler(), ReadHeaderTimeout: 5 * time.Second}, a.log)
+}
+
+type handler func(w http.ResponseWriter, r *http.Request, tenant string) int
+
+// auth checks the bearer token and passes its tenant on.
+func (a *API) auth(route string, h handler) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		code := http.StatusUnauthorized
+		if tenant, ok := a.tenant(r); ok {
+			code = h(w, r, tenant)
+		} else {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="cxstream"`)
+			writeError(w, code, "a valid bearer token is required (Authorization: Bearer <token>)")
+		}
+		a.requests.WithLabelValues(route, strconv.Itoa(code)).Inc()
+	}
+}
+
+func (a *API) tenant(r *http.Request) (string, bool) {
+	tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if !ok || tok == "" {
+		return "", false
+	}
+	tenant := ""
+	for _, t := range a.cfg.Tokens {
+		if subtle.ConstantTimeCompare([]byte(tok), []byte(t.Token)) == 1 {
+			tenant = t.Tenant
+		}
+	}
+	return tenant, tenant != ""
+}
+
+func (a *API) getProfile(w http.ResponseWriter, r *http.Request, tenant string) int {
+	id, st, code := a.resolve(w, r, tenant)
+	if code != 0 {
+		return code
+	}
+	return writeJSON(w, http.StatusOK, profile.FromState(tenant, id, st))
+}
+
+func (a *API) getEvents(w http.ResponseWriter, r *http.Request, tenant string) int {
+	q, err := timelineQuery(r)
+	if err != nil {
+		return writeError(w, http.StatusBadRequest, err.Error())
+	}
+	id, _, code := a.resolve(w, r, tenant)
+	if code != 0 {
+		return code
+	}
+	page, err := a.timelines.Timeline(r.Context(), tenant, id, q)
+	switch {
+	case errors.Is(err, chstore.ErrBadQuery):
+		return writeError(w, http.StatusBadRequest, err.Error())
+	case err != nil:
+		a.log.Error("read timeline", "err", err)
+		return writeError(w, http.StatusServiceUnavailable, "timeline store unavailable")
+	}
+	return writeJSON(w, http.StatusOK, page)
+}
+
+// resolve finds the profile of the {ref} path value; on failure it has
+// answered the request and returns the status code.
+func (a *API) resolve(w http.ResponseWriter, r *http.Request, tenant string) (string, profile.State, int) {
+	ref := r.PathValue("ref")
+	id, st, err := a.profiles.Resolve(r.Context(), tenant, ref)
+	switch {
+	case errors.Is(err, redisstore.ErrNotFound):
+		return "", nil, writeError(w, http.StatusNotFound, "no profile for "+strconv.Quote(ref))
+	case errors.Is(err, redisstore.ErrBadRef):
+		return "", nil, writeError(w, http.StatusBadRequest, err.Error())
+	case err != nil:
+		a.log.Error("resolve profile", "err", err)
+		return "", nil, writeError(w, http.StatusServiceUnavailable, "profile store unavailable")
+	}
+	return id, st, 0
+}
+
+func timelineQuery(r *http.Request) (chstore.TimelineQuery, error) {
+	v := r.URL.Query()
+	q := chstore.TimelineQuery{Channel: v.Get("channel"), Type: v.Get("type"), Cursor: v.Get("cursor")}
+	var err error
+	if s := v.Get("limit"); s != "" {
+		if q.Limit, err = strconv.Atoi(s); err != nil {
+			return q, errors.New("limit: must be a whole number")
+		}
+	}
+	for name, dst := range map[string]*time.Time{"from": &q.From, "to": &q.To} {
+		if s := v.Get(name); s != "" {
+			if *dst, err = time.Parse(time.RFC3339Nano, s); err != nil {
+				return q, errors.New(name + ": must be an RFC 3339 time, e.g. 2026-01-02T15:04:05Z")
+			}
+		}
+	}
+	return q, nil
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) int {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	json.NewEncoder(w).Encode(v)
+	return code
+}
+
+func writeError(w http.ResponseWriter, code int, msg string) int {
+	return writeJSON(w, code, map[string]string{"error": msg})
+}

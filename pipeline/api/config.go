@@ -1,0 +1,50 @@
+// Package api is the Profile API: look a customer up by any identifier or
+// profile id (from Redis) and read their cross-channel timeline (from
+// ClickHouse). Requests authenticate with a bearer token that belongs to one
+// tenant; a token never reads another tenant's data.
+package api
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Config configures the Profile API.
+type Config struct {
+	// Addr is the listen address (CXSTREAM_API_ADDR).
+	Addr string `yaml:"addr"`
+	// Tokens are the accepted bearer tokens.
+	Tokens []Token `yaml:"tokens"`
+}
+
+// Token is a bearer token and the tenant it reads.
+type Token struct {
+	Token  string `yaml:"token"`
+	Tenant string `yaml:"tenant"`
+}
+
+// Default listens on :8081 with no tokens (every request is refused until
+// tokens are configured).
+func Default() Config { return Config{Addr: ":8081"} }
+
+// Validate checks the configuration.
+func (c Config) Validate() error {
+	var errs []error
+	seen := map[string]bool{}
+	for i, t := range c.Tokens {
+		switch {
+		case len(t.Token) < 16:
+			errs = append(errs, fmt.Errorf("api.tokens[%d].token: must be at least 16 characters", i))
+		case seen[t.Token]:
+			errs = append(errs, fmt.Errorf("api.tokens[%d].token: duplicate token", i))
+		}
+		seen[t.Token] = true
+		if t.Tenant == "" {
+			errs = append(errs, fmt.Errorf("api.tokens[%d].tenant: required", i))
+		}
+	}
+	if c.Addr == "" {
+		errs = append(errs, errors.New("api.addr: required, e.g. :8081"))
+	}
+	return errors.Join(errs...)
+}

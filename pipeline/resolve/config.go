@@ -1,0 +1,57 @@
+// Package resolve is the resolver stage: a consumer-group member on
+// cx.interactions that, per batch, validates the events, resolves and folds
+// them in one atomic Redis call per tenant (pkg/redisstore), publishes the
+// results to cx.timeline, cx.profiles and cx.identity, and only then commits
+// the batch's offsets. Invalid events go to cx.deadletter with the reason.
+//
+// Resolvers are stateless: run as many as the topic has partitions.
+package resolve
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/cxstream/cxstream/pkg/event"
+)
+
+// Config tunes the resolver.
+type Config struct {
+	// Group is the Kafka consumer group shared by all resolvers.
+	Group string `yaml:"group"`
+	// BatchSize is the most messages per batch, BatchWait how long a batch
+	// waits to fill after its first message. Together they trade latency for
+	// Redis and Kafka round trips.
+	BatchSize int           `yaml:"batch_size"`
+	BatchWait time.Duration `yaml:"batch_wait"`
+	// RetryMax caps the backoff while Redis or Kafka are unavailable.
+	RetryMax time.Duration `yaml:"retry_max"`
+	// Limits bounds what an event may contain (shared with the collector).
+	Limits event.Limits `yaml:"-"`
+}
+
+// Default returns batches of up to 1,000 events or 20 ms.
+func Default() Config {
+	return Config{
+		Group:     "cxstream-resolver",
+		BatchSize: 1000,
+		BatchWait: 20 * time.Millisecond,
+		RetryMax:  5 * time.Second,
+		Limits:    event.DefaultLimits(),
+	}
+}
+
+// Validate checks the configuration.
+func (c Config) Validate() error {
+	var errs []error
+	if c.Group == "" {
+		errs = append(errs, errors.New("resolver.group: required"))
+	}
+	if c.BatchSize < 1 {
+		errs = append(errs, fmt.Errorf("resolver.batch_size: must be >= 1, got %d", c.BatchSize))
+	}
+	if c.BatchWait <= 0 || c.RetryMax <= 0 {
+		errs = append(errs, errors.New("resolver.batch_wait and resolver.retry_max must be positive durations"))
+	}
+	return errors.Join(errs...)
+}

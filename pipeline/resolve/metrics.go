@@ -1,0 +1,52 @@
+package resolve
+
+import "github.com/prometheus/client_golang/prometheus"
+
+type metrics struct {
+	events      *prometheus.CounterVec
+	deadletters prometheus.Counter
+	batchSize   prometheus.Histogram
+	batchTime   prometheus.Histogram
+	redisCalls  prometheus.Counter
+	identity    *prometheus.CounterVec
+	retries     *prometheus.CounterVec
+}
+
+func newMetrics(reg prometheus.Registerer) *metrics {
+	m := &metrics{
+		events: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "cxstream_resolver_events_total",
+			Help: "Events processed by the resolver, by outcome (ok, dup, replay, old, invalid).",
+		}, []string{"outcome"}),
+		deadletters: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "cxstream_resolver_deadletters_total",
+			Help: "Messages sent to the dead-letter topic.",
+		}),
+		batchSize: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "cxstream_resolver_batch_messages",
+			Help:    "Messages per resolver batch.",
+			Buckets: prometheus.ExponentialBuckets(1, 4, 8),
+		}),
+		batchTime: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "cxstream_resolver_batch_duration_seconds",
+			Help:    "Time from a batch's fetch to its commit.",
+			Buckets: prometheus.ExponentialBuckets(0.001, 2, 14),
+		}),
+		redisCalls: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "cxstream_resolver_redis_calls_total",
+			Help: "Resolve script calls (one per batch and tenant).",
+		}),
+		identity: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "cxstream_resolver_identity_records_total",
+			Help: "Identity changes published, by kind.",
+		}, []string{"kind"}),
+		retries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "cxstream_resolver_retries_total",
+			Help: "Retried operations while a dependency failed, by operation.",
+		}, []string{"op"}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.events, m.deadletters, m.batchSize, m.batchTime, m.redisCalls, m.identity, m.retries)
+	}
+	return m
+}

@@ -1,0 +1,234 @@
+package resolve
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/segmentio/kafka-go"
+
+	"github.com/cxstream/cxstream/pkg/event"
+	"github.com/cxstream/cxstream/pkg/identity"
+	"github.com/cxstream/cxstream/pkg/kafkaio"
+	"github.com/cxstream/cxstream/pkg/profile"
+	"github.com/cxstream/cxstream/pkg/redisstore"
+)
+
+// Store is the part of the Redis store the resolver needs. Apply must be
+// atomic per call and idempotent for re-applied offsets.
+type Store interface {
+	Apply(ctx context.Context, tenant string, items []redisstore.Item) (*redisstore.Result, error)
+}
+
+// Resolver is the resolver stage.
+type Resolver struct {
+	cfg   Config
+	kafka kafkaio.Config
+	rules identity.Rules
+	store Store
+	log   *slog.Logger
+	m     *metrics
+	now   func() time.Time
+}
+
+// New returns a resolver; Run starts it.
+func New(cfg Config, kcfg kafkaio.Config, rules identity.Rules, store Store, log *slog.Logger, reg prometheus.Registerer) (*Resolver, error) {
+	if err := errors.Join(cfg.Validate(), kcfg.Validate(), rules.Validate()); err != nil {
+		return nil, err
+	}
+	return &Resolver{cfg: cfg, kafka: kcfg, rules: rules, store: store, log: log, m: newMetrics(reg), now: time.Now}, nil
+}
+
+// Run consumes cx.interactions until ctx ends. A batch that has been fetched
+// is always finished (resolved, published, committed) before Run returns, so
+// a shutdown never leaves work for the next owner except what a crash would.
+// Run returns nil on shutdown and an error only if it cannot go on.
+func (r *Resolver) Run(ctx context.Context) error {
+	reader := kafkaio.NewReader(r.kafka, r.cfg.Group, r.kafka.Topics.Interactions)
+	defer reader.Close()
+	writer := kafkaio.NewWriter(r.kafka)
+	defer writer.Close()
+	r.log.Info("resolver started", "topic", r.kafka.Topics.Interactions, "group", r.cfg.Group)
+	for {
+		msgs, err := kafkaio.FetchBatch(ctx, reader, r.cfg.BatchSize, r.cfg.BatchWait)
+		if len(msgs) == 0 {
+			if ctx.Err() != nil {
+				r.log.Info("resolver stopped")
+				return nil
+			}
+			r.log.Warn("fetch failed", "err", err)
+			r.sleep(ctx, time.Second)
+			continue
+		}
+		// Finish the batch even if ctx ends meanwhile; retries stop only when
+		// the process is told to stop twice (the caller cancels drain).
+		drain := context.WithoutCancel(ctx)
+		start := r.now()
+		if err := r.process(ctx, drain, writer, msgs); err != nil {
+			return err
+		}
+		if err := r.retry(ctx, "commit", func() error { return reader.CommitMessages(drain, msgs...) }); err != nil {
+			return err
+		}
+		r.m.batchSize.Observe(float64(len(msgs)))
+		r.m.batchTime.Observe(r.now().Sub(start).Seconds())
+	}
+}
+
+// process resolves one batch and publishes its results.
+func (r *Resolver) process(ctx, drain context.Context, w *kafka.Writer, msgs []kafka.Message) error {
+	var out []kafka.Message
+	byTenant := map[string][]int{} // tenant -> indexes into events
+	var order []string
+	events := make([]*event.Event, len(msgs))
+	for i, msg := range msgs {
+		e, err := r.decode(msg)
+		if err != nil {
+			out = append(out, kafkaio.DeadLetter(r.kafka.Topics.DeadLetter, msg.Key, msg.Value, err,
+				kafkaio.Origin{Stage: "resolver", Topic: msg.Topic, Partition: msg.Partition, Offset: msg.Offset}, r.now()))
+			r.m.events.WithLabelValues("invalid").Inc()
+			r.m.deadletters.Inc()
+			continue
+		}
+		events[i] = e
+		if _, ok := byTenant[e.Tenant]; !ok {
+			order = append(order, e.Tenant)
+		}
+		byTenant[e.Tenant] = append(byTenant[e.Tenant], i)
+	}
+	for _, tenant := range order {
+		idx := byTenant[tenant]
+		items := make([]redisstore.Item, len(idx))
+		for j, i := range idx {
+			items[j] = r.item(msgs[i], events[i])
+		}
+		var res *redisstore.Result
+		err := r.retry(ctx, "redis", func() (err error) {
+			r.m.redisCalls.Inc()
+			res, err = r.store.Apply(drain, tenant, items)
+			return err
+		})
+		if err != nil {
+			return err
+		}
+		msgsOut, err := r.outputs(tenant, idx, events, res)
+		if err != nil {
+			return err
+		}
+		out = append(out, msgsOut...)
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	return r.retry(ctx, "publish", func() error { return w.WriteMessages(drain, out...) })
+}
+
+// decode parses and validates one message. Direct producers may leave
+// received_at empty: the Kafka message time stands in.
+func (r *Resolver) decode(msg kafka.Message) (*event.Event, error) {
+	e, err := event.Decode(msg.Value)
+	if err != nil {
+		return nil, err
+	}
+	if e.ReceivedAt.IsZero() {
+		e.ReceivedAt = msg.Time
+	}
+	if err := event.Prepare(e, r.cfg.Limits); err != nil {
+		return nil, err
+	}
+	return e, nil
+}
+
+func (r *Resolver) item(msg kafka.Message, e *event.Event) redisstore.Item {
+	ids := make([]event.Identifier, len(e.Identifiers))
+	copy(ids, e.Identifiers)
+	r.rules.Sort(ids)
+	strs := make([]string, len(ids))
+	for i, id := range ids {
+		strs[i] = id.String()
+	}
+	return redisstore.Item{
+		Source:      msg.Topic + "/" + strconv.Itoa(msg.Partition),
+		Offset:      msg.Offset,
+		EventID:     e.EventID,
+		EventMS:     e.EventTime.UnixMilli(),
+		CandidateID: identity.CandidateID(e.Tenant, e.EventID),
+		Identifiers: strs,
+		Updates:     profile.Updates(e),
+	}
+}
+
+// outputs builds the cx.timeline, cx.identity and cx.profiles messages of
+// one tenant's batch result. Messages with the same key keep their order.
+func (r *Resolver) outputs(tenant string, idx []int, events []*event.Event, res *redisstore.Result) ([]kafka.Message, error) {
+	t := r.kafka.Topics
+	var out []kafka.Message
+	for j, i := range idx {
+		o := res.Outcomes[j]
+		r.m.events.WithLabelValues(string(o.Status)).Inc()
+		if o.Status != redisstore.StatusApplied && o.Status != redisstore.StatusReplayed {
+			continue
+		}
+		v, err := json.Marshal(event.Resolved{ProfileID: o.ProfileID, Event: events[i]})
+		if err != nil {
+			return nil, fmt.Errorf("encode timeline event: %w", err)
+		}
+		out = append(out, kafka.Message{Topic: t.Timeline, Key: []byte(o.ProfileID), Value: v})
+	}
+	for _, rec := range res.Records {
+		v, err := json.Marshal(rec)
+		if err != nil {
+			return nil, fmt.Errorf("encode identity record: %w", err)
+		}
+		out = append(out, kafka.Message{Topic: t.Identity, Key: []byte(rec.ProfileID), Value: v})
+		r.m.identity.WithLabelValues(string(rec.Kind)).Inc()
+		if rec.Kind == identity.KindMerged {
+			into, _ := json.Marshal(profile.Merged{MergedInto: rec.ProfileID})
+			for _, alias := range rec.Aliases {
+				out = append(out, kafka.Message{Topic: t.Profiles, Key: []byte(alias), Value: into})
+			}
+		}
+	}
+	for id, st := range res.Profiles {
+		v, err := json.Marshal(profile.FromState(tenant, id, st))
+		if err != nil {
+			return nil, fmt.Errorf("encode profile: %w", err)
+		}
+		out = append(out, kafka.Message{Topic: t.Profiles, Key: []byte(id), Value: v})
+	}
+	return out, nil
+}
+
+// retry runs op until it succeeds, backing off up to cfg.RetryMax. It gives
+// up only when ctx has ended and the operation still fails, so that a
+// shutdown does not abandon a batch while its dependencies answer.
+func (r *Resolver) retry(ctx context.Context, name string, op func() error) error {
+	wait := 50 * time.Millisecond
+	for {
+		err := op()
+		if err == nil {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return fmt.Errorf("%s during shutdown: %w", name, err)
+		}
+		r.m.retries.WithLabelValues(name).Inc()
+		r.log.Warn("retrying", "op", name, "err", err, "wait", wait)
+		r.sleep(ctx, wait)
+		wait = min(2*wait, r.cfg.RetryMax)
+	}
+}
+
+func (r *Resolver) sleep(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}
