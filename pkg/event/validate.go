@@ -183,3 +183,18 @@ func isObject(raw []byte) bool {
 	}
 	return false
 }
+
+// ValidTenant reports whether s is a well-formed tenant name.
+func ValidTenant(s string) bool { return tenantPattern.MatchString(s) }
+
+// ValidChannel reports whether s is a well-formed channel name.
+func ValidChannel(s string) bool { return channelPattern.MatchString(s) }
+
+// ValidIdentifierType reports whether s is a well-formed identifier type.
+func ValidIdentifierType(s string) bool { return typePattern.MatchString(s) }
+
+// Name rules, for error messages that say what a valid name looks like.
+const (
+	TenantRule  = "lower-case letters, digits, '_' and '-', starting with a letter or digit, at most 64 characters"
+	ChannelRule = "lower-case letters, digits and '_', starting with a letter, at most 32 characters"
+)
