@@ -189,6 +189,7 @@ func TestIntegrationResolutionMatchesReference(t *testing.T) {
 			if stats.Identifiers != int64(nids) {
 				t.Fatalf("seed %d: %d identifiers indexed, want %d", seed, stats.Identifiers, nids)
 			}
+			checkCounters(t, s, tenant, len(members))
 		}
 		for _, tenant := range []string{a, b} {
 			iter := s.Client().Scan(ctx, 0, "cx:{"+tenant+"}:*", 1000).Iterator()
@@ -196,5 +197,17 @@ func TestIntegrationResolutionMatchesReference(t *testing.T) {
 				s.Client().Del(ctx, iter.Val())
 			}
 		}
+	}
+}
+
+// checkCounters compares the tenant counters with the reference partition.
+func checkCounters(t *testing.T, s *redisstore.Store, tenant string, components int) {
+	t.Helper()
+	st, err := s.TenantStats(context.Background(), tenant)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Profiles != int64(components) {
+		t.Fatalf("tenant %s counts %d live profiles, want %d components", tenant, st.Profiles, components)
 	}
 }

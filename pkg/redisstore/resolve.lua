@@ -1,8 +1,9 @@
 -- resolve.lua: resolve and fold one batch of one tenant's events, atomically.
 --
--- KEYS[1]  the tenant's meta key "cx:{tenant}:meta". It declares the tenant's
---          hash slot; every key below carries the same {tenant} hash tag, so
---          the script stays in one slot on Redis Cluster too.
+-- KEYS[1]  the tenant's meta hash "cx:{tenant}:meta" (counters: profiles,
+--          merges). It declares the tenant's hash slot; every key below
+--          carries the same {tenant} hash tag, so the script stays in one
+--          slot on Redis Cluster too.
 -- ARGV[1]  the tenant's key prefix "cx:{tenant}:"
 -- ARGV[2]  the batch as JSON:
 --   {"keep": N,                      recent event ids kept per profile
@@ -112,6 +113,8 @@ local function merge(w, l, ev, recs)
   redis.call('ZUNIONSTORE', we, 2, we, le, 'AGGREGATE', 'MIN')
   trim(we)
   redis.call('DEL', lk, le)
+  redis.call('HINCRBY', KEYS[1], 'profiles', -1)
+  redis.call('HINCRBY', KEYS[1], 'merges', 1)
   gone[l] = true
   touched[l] = nil
   recs[#recs + 1] = { k = 'profiles_merged', p = w, f = l, a = aliases, e = ev.e, t = ev.t }
@@ -163,6 +166,7 @@ for n, ev in ipairs(batch.events) do
       -- retry of the event with other identifiers) attach to it.
       pid = live(ev.c)
       if redis.call('EXISTS', P .. 'p:' .. pid) == 0 then
+        redis.call('HINCRBY', KEYS[1], 'profiles', 1)
         recs[#recs + 1] = { k = 'profile_created', p = pid, e = ev.e, t = ev.t }
       end
     else

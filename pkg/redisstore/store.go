@@ -111,20 +111,25 @@ func (s *Store) Resolve(ctx context.Context, tenant, ref string) (string, profil
 
 // Stats are counts of a tenant's graph, for the demo and operators.
 type Stats struct {
-	Identifiers int64
-	Merged      int64
+	// Profiles is the number of live profiles, Merges how many profiles
+	// were merged away, Identifiers how many identifiers are known.
+	Profiles, Merges, Identifiers int64
 }
 
-// TenantStats counts a tenant's identifiers and merged-away profiles.
+// TenantStats reads a tenant's counters in one round trip.
 func (s *Store) TenantStats(ctx context.Context, tenant string) (Stats, error) {
 	p := prefix(tenant)
 	pipe := s.rdb.Pipeline()
+	meta := pipe.HMGet(ctx, p+"meta", "profiles", "merges")
 	ids := pipe.HLen(ctx, p+"idx")
-	fwd := pipe.HLen(ctx, p+"fwd")
 	if _, err := pipe.Exec(ctx); err != nil {
 		return Stats{}, fmt.Errorf("read tenant stats: %w", err)
 	}
-	return Stats{Identifiers: ids.Val(), Merged: fwd.Val()}, nil
+	st := Stats{Identifiers: ids.Val()}
+	for i, dst := range []*int64{&st.Profiles, &st.Merges} {
+		if v, ok := meta.Val()[i].(string); ok {
+			*dst, _ = strconv.ParseInt(v, 10, 64)
+		}
+	}
+	return st, nil
 }
-
-func itoa(n int64) string { return strconv.FormatInt(n, 10) }

@@ -1,0 +1,101 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/cxstream/cxstream/pipeline"
+	"github.com/cxstream/cxstream/pkg/chstore"
+	"github.com/cxstream/cxstream/pkg/profile"
+	"github.com/cxstream/cxstream/pkg/redisstore"
+)
+
+// printProfile prints the profile REF resolves to, as JSON.
+func printProfile(ctx context.Context, cfg pipeline.Config, tenant, ref string, stdout io.Writer) error {
+	rs, err := redisstore.New(ctx, cfg.Redis)
+	if err != nil {
+		return err
+	}
+	defer rs.Close()
+	id, st, err := rs.Resolve(ctx, tenant, ref)
+	if err != nil {
+		return fmt.Errorf("profile %s: %w", ref, err)
+	}
+	enc := json.NewEncoder(stdout)
+	enc.SetIndent("", "  ")
+	return enc.Encode(profile.FromState(tenant, id, st))
+}
+
+// printTimeline prints the cross-channel timeline of the profile REF
+// resolves to, one event a line.
+func printTimeline(ctx context.Context, cfg pipeline.Config, tenant, ref string, limit int, stdout io.Writer) error {
+	rs, err := redisstore.New(ctx, cfg.Redis)
+	if err != nil {
+		return err
+	}
+	defer rs.Close()
+	id, _, err := rs.Resolve(ctx, tenant, ref)
+	if err != nil {
+		return fmt.Errorf("profile %s: %w", ref, err)
+	}
+	ch, err := chstore.Open(ctx, cfg.ClickHouse)
+	if err != nil {
+		return err
+	}
+	defer ch.Close()
+	page, err := ch.Timeline(ctx, tenant, id, chstore.TimelineQuery{Limit: limit})
+	if err != nil {
+		return err
+	}
+	w := tabwriter.NewWriter(stdout, 2, 4, 2, ' ', 0)
+	fmt.Fprintf(w, "EVENT TIME\tCHANNEL\tTYPE\tNAME\tIDENTIFIERS\tRECORDED UNDER\n")
+	for _, e := range page.Events {
+		ids := make([]string, len(e.Identifiers))
+		for i, x := range e.Identifiers {
+			ids[i] = x.String()
+		}
+		recorded := "this profile"
+		if e.RecordedProfileID != id {
+			recorded = "merged " + e.RecordedProfileID[:8]
+		}
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", e.EventTime.Format(time.DateTime), e.Channel, e.Type, e.Name, strings.Join(ids, " "), recorded)
+	}
+	return w.Flush()
+}
+
+// Stats is what `cxstream stats` prints: the tenant's counts in Redis and
+// ClickHouse.
+type Stats struct {
+	Tenant      string `json:"tenant"`
+	Events      uint64 `json:"events"`
+	Profiles    int64  `json:"profiles"`
+	Merges      int64  `json:"merges"`
+	Identifiers int64  `json:"identifiers"`
+}
+
+func printStats(ctx context.Context, cfg pipeline.Config, tenant string, stdout io.Writer) error {
+	rs, err := redisstore.New(ctx, cfg.Redis)
+	if err != nil {
+		return err
+	}
+	defer rs.Close()
+	graph, err := rs.TenantStats(ctx, tenant)
+	if err != nil {
+		return err
+	}
+	ch, err := chstore.Open(ctx, cfg.ClickHouse)
+	if err != nil {
+		return err
+	}
+	defer ch.Close()
+	events, err := ch.CountEvents(ctx, tenant)
+	if err != nil {
+		return err
+	}
+	return json.NewEncoder(stdout).Encode(Stats{Tenant: tenant, Events: events, Profiles: graph.Profiles, Merges: graph.Merges, Identifiers: graph.Identifiers})
+}

@@ -1,0 +1,120 @@
+// Command cxstream runs the cxstream pipeline: collector, resolver, sink and
+// Profile API, each alone or all in one process, plus admin verbs.
+//
+//	cxstream run        every stage in one process (development, the demo)
+//	cxstream collector  Segment-compatible HTTP collector -> cx.interactions
+//	cxstream resolver   cx.interactions -> Redis -> cx.timeline/profiles/identity
+//	cxstream sink       cx.timeline, cx.identity -> ClickHouse
+//	cxstream api        Profile API
+//	cxstream migrate    create Kafka topics, apply ClickHouse migrations
+//	cxstream profile -tenant T REF    print a profile (REF: profile id or type:value)
+//	cxstream timeline -tenant T REF   print a profile's cross-channel timeline
+//	cxstream stats -tenant T          print a tenant's counts
+//
+// Common flags: -config FILE (or CXSTREAM_CONFIG), -tenant for admin verbs.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/cxstream/cxstream/pipeline"
+	"github.com/cxstream/cxstream/pkg/chstore"
+	"github.com/cxstream/cxstream/pkg/kafkaio"
+	"github.com/cxstream/cxstream/pkg/telemetry"
+)
+
+const usage = `usage: cxstream <command> [flags]
+
+commands:
+  run         run every stage (collector, resolver, sink, api) in one process
+  collector   run the Segment-compatible HTTP collector
+  resolver    run the identity resolver
+  sink        run the ClickHouse sink
+  api         run the Profile API
+  migrate     create the Kafka topics and apply the ClickHouse migrations
+  profile     print a profile as JSON: cxstream profile -tenant T REF
+  timeline    print a profile's cross-channel timeline: cxstream timeline -tenant T [-limit N] REF
+  stats       print a tenant's counts (events, profiles, merges, identifiers) as JSON
+
+flags (every command):
+  -config FILE   YAML configuration (default $CXSTREAM_CONFIG); see docs/cxstream.example.yaml
+environment (overrides the file): %s
+`
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "cxstream:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
+		fmt.Fprintf(stdout, usage, strings.Join(pipeline.EnvVars(), ", "))
+		return nil
+	}
+	cmd := args[0]
+	fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	configPath := fs.String("config", os.Getenv("CXSTREAM_CONFIG"), "YAML configuration file")
+	tenant := fs.String("tenant", "", "tenant (admin verbs)")
+	limit := fs.Int("limit", 100, "events to show (timeline)")
+	if err := fs.Parse(args[1:]); err != nil {
+		return err
+	}
+	cfg, err := pipeline.Load(*configPath, os.Getenv)
+	if err != nil {
+		return err
+	}
+	log := telemetry.NewLogger(stderr, cfg.Telemetry)
+	switch cmd {
+	case "run":
+		return pipeline.Run(ctx, cfg, pipeline.AllStages, log, telemetry.NewRegistry())
+	case pipeline.StageCollector, pipeline.StageResolver, pipeline.StageSink, pipeline.StageAPI:
+		return pipeline.Run(ctx, cfg, []string{cmd}, log, telemetry.NewRegistry())
+	case "migrate":
+		return migrate(ctx, cfg, stdout)
+	case "profile", "timeline":
+		if *tenant == "" || fs.NArg() != 1 {
+			return fmt.Errorf("usage: cxstream %s -tenant TENANT REF (REF: profile id or type:value, e.g. email:jane@example.com)", cmd)
+		}
+		if cmd == "profile" {
+			return printProfile(ctx, cfg, *tenant, fs.Arg(0), stdout)
+		}
+		return printTimeline(ctx, cfg, *tenant, fs.Arg(0), *limit, stdout)
+	case "stats":
+		if *tenant == "" {
+			return errors.New("usage: cxstream stats -tenant TENANT")
+		}
+		return printStats(ctx, cfg, *tenant, stdout)
+	}
+	return fmt.Errorf("unknown command %q; run cxstream help", cmd)
+}
+
+func migrate(ctx context.Context, cfg pipeline.Config, stdout io.Writer) error {
+	if err := kafkaio.EnsureTopics(ctx, cfg.Kafka); err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, "kafka topics ready")
+	ch, err := chstore.Open(ctx, cfg.ClickHouse)
+	if err != nil {
+		return err
+	}
+	defer ch.Close()
+	applied, err := ch.Migrate(ctx)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "clickhouse migrations applied: %d %v\n", len(applied), applied)
+	return nil
+}

@@ -1,0 +1,182 @@
+package chstore
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+
+	"github.com/cxstream/cxstream/pkg/event"
+	"github.com/cxstream/cxstream/pkg/identity"
+)
+
+// Column lists are explicit: 18.16 rejects an INSERT without one, and naming
+// them keeps inserts valid when later migrations add columns.
+const (
+	insertEvents = `INSERT INTO cx_events (tenant, event_id, profile_id, channel, type, name,
+ event_time, event_time_ms, received_at, id_types, id_values, traits, properties, context)`
+	insertIdentity = `INSERT INTO cx_identity (tenant, kind, profile_id, from_profile_id, identifier,
+ aliases, event_id, at, at_ms)`
+	insertAliases = `INSERT INTO cx_profile_aliases (tenant, alias_id, profile_id, version)`
+)
+
+// InsertEvents writes rs to cx_events as one batch: all rows or, on error,
+// none that a caller can rely on (retrying the whole batch is safe: duplicates
+// collapse and queries deduplicate by event_id). An event that fails
+// CheckEvent fails the batch before anything is sent.
+func (s *Store) InsertEvents(ctx context.Context, rs []event.Resolved) error {
+	if len(rs) == 0 {
+		return nil
+	}
+	rows := make([]EventRow, len(rs))
+	for i, r := range rs {
+		row, err := EncodeEvent(r)
+		if err != nil {
+			return fmt.Errorf("insert events: %w", err)
+		}
+		rows[i] = row
+	}
+	return s.sendBatch(ctx, "cx_events", insertEvents, len(rows), func(b driver.Batch) error {
+		for _, r := range rows {
+			if err := b.Append(r.Tenant, r.EventID, r.ProfileID, r.Channel, r.Type, r.Name,
+				r.EventTime, r.EventTimeMS, r.ReceivedAt, r.IDTypes, r.IDValues,
+				r.Traits, r.Properties, r.Context); err != nil {
+				return fmt.Errorf("append event %s: %w", r.EventID, err)
+			}
+		}
+		return nil
+	})
+}
+
+// InsertIdentity writes recs to cx_identity as one batch and, for
+// profiles_merged records, one row per alias to cx_profile_aliases as a
+// second batch. Retrying after an error is safe: both tables collapse
+// identical rows and the queries do not depend on the collapse.
+func (s *Store) InsertIdentity(ctx context.Context, recs []identity.Record) error {
+	if len(recs) == 0 {
+		return nil
+	}
+	var aliases int
+	for _, rec := range recs {
+		if err := CheckRecord(rec); err != nil {
+			return fmt.Errorf("insert identity record of event %s: %w", rec.EventID, err)
+		}
+		if rec.Kind == identity.KindMerged {
+			aliases += len(rec.Aliases)
+		}
+	}
+	err := s.sendBatch(ctx, "cx_identity", insertIdentity, len(recs), func(b driver.Batch) error {
+		for _, rec := range recs {
+			aliases := rec.Aliases
+			if aliases == nil {
+				aliases = []string{}
+			}
+			at := rec.At.UTC()
+			if err := b.Append(rec.Tenant, string(rec.Kind), rec.ProfileID, rec.FromProfileID,
+				rec.Identifier, aliases, rec.EventID, at, at.UnixMilli()); err != nil {
+				return fmt.Errorf("append identity record of event %s: %w", rec.EventID, err)
+			}
+		}
+		return nil
+	})
+	if err != nil || aliases == 0 {
+		return err
+	}
+	return s.sendBatch(ctx, "cx_profile_aliases", insertAliases, aliases, func(b driver.Batch) error {
+		for _, rec := range recs {
+			if rec.Kind != identity.KindMerged {
+				continue
+			}
+			version := uint64(rec.At.UnixMilli()) // CheckRecord: At >= 1970
+			for _, alias := range rec.Aliases {
+				if err := b.Append(rec.Tenant, alias, rec.ProfileID, version); err != nil {
+					return fmt.Errorf("append alias of event %s: %w", rec.EventID, err)
+				}
+			}
+		}
+		return nil
+	})
+}
+
+// sendBatch prepares one INSERT, lets fill append the rows and sends it. The
+// batch is aborted (its connection released) on any error.
+func (s *Store) sendBatch(ctx context.Context, table, query string, n int, fill func(driver.Batch) error) error {
+	b, err := s.conn.PrepareBatch(ctx, query)
+	if err != nil {
+		return fmt.Errorf("prepare insert into %s: %w", table, err)
+	}
+	if err := fill(b); err != nil {
+		_ = b.Abort()
+		return fmt.Errorf("insert into %s: %w", table, err)
+	}
+	if err := b.Send(); err != nil {
+		_ = b.Abort()
+		return fmt.Errorf("insert %d rows into %s: %w", n, table, err)
+	}
+	return nil
+}
+
+// EventRow is an event as the columns of cx_events hold it.
+type EventRow struct {
+	Tenant, EventID, ProfileID, Channel, Type, Name string
+	EventTime                                       time.Time
+	EventTimeMS                                     int64
+	ReceivedAt                                      time.Time
+	IDTypes, IDValues                               []string
+	Traits, Properties, Context                     string
+}
+
+// EncodeEvent turns a resolved event into its cx_events row: identifiers
+// into the parallel id_types/id_values arrays, traits, properties and context
+// into JSON text (” when absent or null). A missing received_at is stored as
+// the event time.
+func EncodeEvent(r event.Resolved) (EventRow, error) {
+	if err := CheckEvent(r); err != nil {
+		return EventRow{}, fmt.Errorf("event %s: %w", eventID(r), err)
+	}
+	row := EventRow{
+		Tenant:      r.Tenant,
+		EventID:     r.EventID,
+		ProfileID:   r.ProfileID,
+		Channel:     r.Channel,
+		Type:        string(r.Type),
+		Name:        r.Name,
+		EventTime:   r.EventTime.UTC(),
+		EventTimeMS: r.EventTime.UnixMilli(),
+		ReceivedAt:  r.ReceivedAt.UTC(),
+		IDTypes:     make([]string, len(r.Identifiers)),
+		IDValues:    make([]string, len(r.Identifiers)),
+		Properties:  rawText(r.Properties),
+		Context:     rawText(r.Context),
+	}
+	if r.ReceivedAt.IsZero() {
+		row.ReceivedAt = row.EventTime
+	}
+	for i, id := range r.Identifiers {
+		row.IDTypes[i], row.IDValues[i] = id.Type, id.Value
+	}
+	if len(r.Traits) > 0 {
+		b, err := json.Marshal(r.Traits)
+		if err != nil {
+			return EventRow{}, fmt.Errorf("event %s: encode traits: %w", r.EventID, err)
+		}
+		row.Traits = string(b)
+	}
+	return row, nil
+}
+
+func rawText(m json.RawMessage) string {
+	if len(m) == 0 || string(m) == "null" {
+		return ""
+	}
+	return string(m)
+}
+
+func eventID(r event.Resolved) string {
+	if r.Event == nil {
+		return "(none)"
+	}
+	return r.EventID
+}
