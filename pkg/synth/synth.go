@@ -55,7 +55,7 @@ type Person struct {
 	Index int
 	Name  string
 	Email string // empty for anonymous visitors
-	Phone string
+	Phone string // set for customers who shop in a store
 	// Identifiers lists every identifier the person used, "type:value",
 	// as the pipeline normalises them.
 	Identifiers []string
@@ -122,7 +122,6 @@ func journey(rng *rand.Rand, cfg Config, i int) (Person, []Message) {
 	p.Email = fmt.Sprintf("customer%d@example.com", i)
 	userID := fmt.Sprintf("u-%05d", i)
 	device := uuid.NewSHA1(uuid.NameSpaceURL, fmt.Appendf(nil, "device/%d/%d", cfg.Seed, i)).String()
-	p.Phone = fmt.Sprintf("+4915%09d", 100000000+i)
 	p.Identifiers = append(p.Identifiers, "email:"+p.Email, "user_id:"+userID)
 
 	// Sign-up on the web: the anonymous visitor becomes known.
@@ -149,6 +148,7 @@ func journey(rng *rand.Rand, cfg Config, i int) (Person, []Message) {
 	// The store: loyalty sign-up ties the phone to the email, then purchases
 	// at the till by phone number only.
 	if rng.IntN(2) == 0 {
+		p.Phone = fmt.Sprintf("+4915%09d", 100000000+i)
 		p.Identifiers = append(p.Identifiers, "phone:"+p.Phone)
 		order := func() {
 			pr := products[rng.IntN(len(products))]
