@@ -18,7 +18,7 @@ import (
 
 // newStore connects to the real Redis and returns a fresh tenant whose keys
 // are removed when the test ends.
-func newStore(t *testing.T) (*redisstore.Store, string) {
+func newStore(t testing.TB) (*redisstore.Store, string) {
 	t.Helper()
 	ctx := context.Background()
 	cfg := redisstore.Default()
@@ -41,7 +41,7 @@ func newStore(t *testing.T) (*redisstore.Store, string) {
 }
 
 // ev builds a prepared event.
-func ev(t *testing.T, tenant, id, channel string, at time.Time, ids ...string) *event.Event {
+func ev(t testing.TB, tenant, id, channel string, at time.Time, ids ...string) *event.Event {
 	t.Helper()
 	e := &event.Event{EventID: id, Tenant: tenant, Channel: channel, Type: event.TypeTrack, Name: "Viewed",
 		EventTime: at, ReceivedAt: at}

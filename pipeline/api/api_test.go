@@ -1,0 +1,119 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/cxstream/cxstream/pkg/chstore"
+	"github.com/cxstream/cxstream/pkg/profile"
+	"github.com/cxstream/cxstream/pkg/redisstore"
+)
+
+// fakeStore implements Profiles and Timelines over fixed data: the real
+// adapters are tested against Redis and ClickHouse in their own packages and
+// in the end-to-end test.
+type fakeStore struct {
+	down bool
+	q    chstore.TimelineQuery
+}
+
+func (f *fakeStore) Resolve(_ context.Context, tenant, ref string) (string, profile.State, error) {
+	switch {
+	case f.down:
+		return "", nil, errors.New("connection refused")
+	case tenant == "acme" && (ref == "email:jane@example.com" || ref == "p-1"):
+		return "p-1", profile.State{profile.FieldEvents: "3", "i:email:jane@example.com": "1"}, nil
+	case ref == "email:broken":
+		return "", nil, redisstore.ErrBadRef
+	}
+	return "", nil, redisstore.ErrNotFound
+}
+
+func (f *fakeStore) Timeline(_ context.Context, tenant, id string, q chstore.TimelineQuery) (chstore.TimelinePage, error) {
+	f.q = q
+	if q.Limit > chstore.MaxLimit {
+		return chstore.TimelinePage{}, chstore.ErrBadQuery
+	}
+	return chstore.TimelinePage{Events: []chstore.TimelineEvent{{EventID: "e1", ProfileID: id, Channel: "web"}}}, nil
+}
+
+func TestAPI(t *testing.T) {
+	store := &fakeStore{}
+	a, err := New(Config{Addr: ":0", Tokens: []Token{{Token: "acme-token-0123456789", Tenant: "acme"}, {Token: "other-token-0123456789", Tenant: "other"}}},
+		store, store, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(a.Handler())
+	defer srv.Close()
+	for _, tc := range []struct {
+		name, path, token string
+		down              bool
+		code              int
+		body              string
+	}{
+		{"by identifier", "/v1/profiles/email:jane@example.com", "acme-token-0123456789", false, 200, `"profile_id":"p-1"`},
+		{"by id", "/v1/profiles/p-1", "acme-token-0123456789", false, 200, `"events":3`},
+		{"no token", "/v1/profiles/p-1", "", false, 401, "bearer token"},
+		{"wrong token", "/v1/profiles/p-1", "acme-token-0123456780", false, 401, "bearer token"},
+		{"other tenant cannot read", "/v1/profiles/p-1", "other-token-0123456789", false, 404, "no profile"},
+		{"unknown", "/v1/profiles/email:nobody@example.com", "acme-token-0123456789", false, 404, "no profile"},
+		{"bad reference", "/v1/profiles/email:broken", "acme-token-0123456789", false, 400, "bad profile reference"},
+		{"store down", "/v1/profiles/p-1", "acme-token-0123456789", true, 503, "unavailable"},
+		{"timeline", "/v1/profiles/p-1/events?channel=web&limit=5&from=2026-01-01T00:00:00Z", "acme-token-0123456789", false, 200, `"event_id":"e1"`},
+		{"timeline bad time", "/v1/profiles/p-1/events?from=yesterday", "acme-token-0123456789", false, 400, "from: must be an RFC 3339"},
+		{"timeline bad limit", "/v1/profiles/p-1/events?limit=ten", "acme-token-0123456789", false, 400, "limit"},
+		{"timeline limit too large", "/v1/profiles/p-1/events?limit=5000", "acme-token-0123456789", false, 400, "bad timeline query"},
+		{"timeline unknown", "/v1/profiles/email:nobody@example.com/events", "acme-token-0123456789", false, 404, "no profile"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			store.down = tc.down
+			req, _ := http.NewRequest(http.MethodGet, srv.URL+tc.path, nil)
+			if tc.token != "" {
+				req.Header.Set("Authorization", "Bearer "+tc.token)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			b, _ := io.ReadAll(resp.Body)
+			if resp.StatusCode != tc.code || !strings.Contains(string(b), tc.body) {
+				t.Errorf("GET %s = %d %s; want %d containing %q", tc.path, resp.StatusCode, b, tc.code, tc.body)
+			}
+			if resp.StatusCode == 200 && !json.Valid(b) {
+				t.Errorf("body is not JSON: %s", b)
+			}
+			if tc.name == "timeline" && (store.q.Channel != "web" || store.q.Limit != 5 || store.q.From.IsZero()) {
+				t.Errorf("timeline query not passed on: %+v", store.q)
+			}
+		})
+	}
+}
+
+func TestConfigValidate(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		cfg  Config
+		ok   bool
+	}{
+		{"default", Default(), true},
+		{"short token", Config{Addr: ":1", Tokens: []Token{{Token: "short", Tenant: "a"}}}, false},
+		{"duplicate", Config{Addr: ":1", Tokens: []Token{{Token: "0123456789abcdef", Tenant: "a"}, {Token: "0123456789abcdef", Tenant: "b"}}}, false},
+		{"no tenant", Config{Addr: ":1", Tokens: []Token{{Token: "0123456789abcdef"}}}, false},
+		{"no addr", Config{}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if err := tc.cfg.Validate(); (err == nil) != tc.ok {
+				t.Errorf("Validate() = %v", err)
+			}
+		})
+	}
+}
