@@ -103,8 +103,10 @@ func TestPost(t *testing.T) {
 	}{
 		{name: "accepted", requests: 1},
 		{
-			name:     "client error is not retried",
-			answer:   func(int, received) (int, string) { return http.StatusBadRequest, "  invalid batch: item 2 has no type\n" },
+			name: "client error is not retried",
+			answer: func(int, received) (int, string) {
+				return http.StatusBadRequest, "  invalid batch: item 2 has no type\n"
+			},
 			wantErr:  "collector answered 400: invalid batch: item 2 has no type",
 			requests: 1,
 		},
@@ -246,12 +248,24 @@ func TestSend(t *testing.T) {
 			o := options{collector: srv.URL, batch: tt.batch, concurrency: tt.concurrency}
 			sent, failed := send(context.Background(), o, channelKeys(), pop)
 
+			if tt.reject != "" && perChannel[tt.reject] == 0 {
+				t.Fatalf("population has no %s messages to refuse", tt.reject)
+			}
 			wantFailed := int64(perChannel[tt.reject])
 			if sent != int64(len(pop.Messages))-wantFailed || failed != wantFailed {
 				t.Errorf("send = (sent %d, failed %d), want (%d, %d)", sent, failed, int64(len(pop.Messages))-wantFailed, wantFailed)
 			}
+			// Full batches per channel, then one with the rest.
+			wantRequests := 0
+			for _, n := range perChannel {
+				wantRequests += (n + tt.batch - 1) / tt.batch
+			}
+			reqs := c.received()
+			if len(reqs) != wantRequests {
+				t.Errorf("collector got %d requests, want %d", len(reqs), wantRequests)
+			}
 			seen := map[string]int{}
-			for _, r := range c.received() {
+			for _, r := range reqs {
 				if r.decodeErr != nil {
 					t.Fatalf("bad body: %v", r.decodeErr)
 				}

@@ -58,7 +58,13 @@ var kafkaC, redisC, clickhouseC started
 // Kafka returns the bootstrap broker addresses.
 func Kafka(t testing.TB) []string {
 	t.Helper()
-	return strings.Split(address(t, EnvKafka, &kafkaC, startKafka), ",")
+	var brokers []string
+	for _, b := range strings.Split(address(t, EnvKafka, &kafkaC, startKafka), ",") {
+		if b = strings.TrimSpace(b); b != "" {
+			brokers = append(brokers, b)
+		}
+	}
+	return brokers
 }
 
 // Redis returns the address of a Redis server.
