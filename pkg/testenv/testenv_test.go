@@ -38,8 +38,8 @@ func one(f func(testing.TB) string) func(testing.TB) []string {
 }
 
 func TestKafkaTrimsBrokerList(t *testing.T) {
-	t.Setenv(EnvKafka, " k1:9092 , k2:9092,")
-	got := Kafka(t)
+	t.Setenv(testenv.EnvKafka, " k1:9092 , k2:9092,")
+	got := testenv.Kafka(t)
 	if len(got) != 2 || got[0] != "k1:9092" || got[1] != "k2:9092" {
 		t.Errorf("Kafka() = %q, want [k1:9092 k2:9092]", got)
 	}
