@@ -37,12 +37,23 @@ func DecodePrepared(b []byte, lim Limits) (*Event, error) {
 // Encode renders the event as its canonical JSON envelope.
 func Encode(e *Event) ([]byte, error) { return json.Marshal(e) }
 
-// jsonError turns an encoding/json error into a field error.
+// jsonError turns an encoding/json error from decoding an envelope into a
+// field error.
 func jsonError(err error) error {
+	var timeErr *time.ParseError
+	if errors.As(err, &timeErr) {
+		return Errors{{Field: "event_time/received_at", Reason: "timestamps must be RFC 3339, e.g. 2026-01-02T15:04:05.123Z"}}
+	}
+	return JSONErrors(err)
+}
+
+// JSONErrors turns an encoding/json error into field errors: a type error
+// names the JSON path of the field, a syntax error the byte offset. Other
+// decoders of external input (pkg/tracking) report the same way.
+func JSONErrors(err error) Errors {
 	var (
 		typeErr   *json.UnmarshalTypeError
 		syntaxErr *json.SyntaxError
-		timeErr   *time.ParseError
 	)
 	switch {
 	case errors.As(err, &typeErr):
@@ -53,8 +64,6 @@ func jsonError(err error) error {
 		return Errors{{Field: field, Reason: fmt.Sprintf("must be %s, got JSON %s", jsonKind(typeErr.Type.Kind().String()), typeErr.Value)}}
 	case errors.As(err, &syntaxErr):
 		return Errors{{Reason: fmt.Sprintf("malformed JSON at byte %d: %v", syntaxErr.Offset, syntaxErr)}}
-	case errors.As(err, &timeErr):
-		return Errors{{Field: "event_time/received_at", Reason: "timestamps must be RFC 3339, e.g. 2026-01-02T15:04:05.123Z"}}
 	}
 	return Errors{{Reason: "malformed JSON: " + err.Error()}}
 }

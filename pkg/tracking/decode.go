@@ -2,7 +2,6 @@ package tracking
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"unicode/utf8"
 
@@ -123,37 +122,9 @@ func checkObject(b []byte, what string) error {
 	return nil
 }
 
-// jsonError turns an encoding/json error into a field error, in the style of
-// pkg/event: the field is the JSON path in Segment's names ("context.device").
-func jsonError(err error) error {
-	var (
-		typeErr   *json.UnmarshalTypeError
-		syntaxErr *json.SyntaxError
-	)
-	switch {
-	case errors.As(err, &typeErr):
-		field := typeErr.Field
-		if field == "" {
-			field = "(root)"
-		}
-		return event.Errors{{Field: field, Reason: fmt.Sprintf("must be %s, got JSON %s", jsonKind(typeErr.Type.Kind().String()), typeErr.Value)}}
-	case errors.As(err, &syntaxErr):
-		return event.Errors{{Reason: fmt.Sprintf("malformed JSON at byte %d: %v", syntaxErr.Offset, syntaxErr)}}
-	}
-	return event.Errors{{Reason: "malformed JSON: " + err.Error()}}
-}
-
-func jsonKind(k string) string {
-	switch k {
-	case "slice":
-		return "an array"
-	case "map", "struct", "ptr":
-		return "an object"
-	case "int", "int64", "float64", "uint64":
-		return "a number"
-	}
-	return "a " + k
-}
+// jsonError turns an encoding/json error into field errors named by their
+// JSON path in Segment's names ("context.device").
+func jsonError(err error) error { return event.JSONErrors(err) }
 
 // isNull reports whether raw is absent or JSON null.
 func isNull(raw []byte) bool {
