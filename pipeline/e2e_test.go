@@ -23,6 +23,7 @@ import (
 	"github.com/cxstream/cxstream/pipeline/collect"
 	"github.com/cxstream/cxstream/pkg/chstore"
 	"github.com/cxstream/cxstream/pkg/chstore/chstoretest"
+	"github.com/cxstream/cxstream/pkg/kafkaio/kafkaiotest"
 	"github.com/cxstream/cxstream/pkg/profile"
 	"github.com/cxstream/cxstream/pkg/telemetry"
 	"github.com/cxstream/cxstream/pkg/testenv"
@@ -38,15 +39,10 @@ func testConfig(t *testing.T) (pipeline.Config, string) {
 	rand.Read(b)
 	suffix := hex.EncodeToString(b)
 	cfg := pipeline.Default()
-	cfg.Kafka.Brokers = testenv.Kafka(t)
+	cfg.Kafka = kafkaiotest.Config(t, 3)
 	cfg.Redis.Addr = testenv.Redis(t)
 	cfg.ClickHouse.Addr = testenv.ClickHouse(t)
 	cfg.ClickHouse.Database = "cxstream_e2e_" + suffix
-	tp := &cfg.Kafka.Topics
-	for _, p := range []*string{&tp.Interactions, &tp.Timeline, &tp.Profiles, &tp.Identity, &tp.Triggers, &tp.DeadLetter} {
-		*p += ".e2e." + suffix
-	}
-	cfg.Kafka.Partitions = 3
 	cfg.Resolver.Group += "-" + suffix
 	cfg.Sink.Group += "-" + suffix
 	cfg.Sink.FlushInterval = 200 * time.Millisecond

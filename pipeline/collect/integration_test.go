@@ -18,44 +18,12 @@ import (
 	"github.com/cxstream/cxstream/pkg/event"
 	"github.com/cxstream/cxstream/pkg/identity"
 	"github.com/cxstream/cxstream/pkg/kafkaio"
-	"github.com/cxstream/cxstream/pkg/testenv"
+	"github.com/cxstream/cxstream/pkg/kafkaio/kafkaiotest"
 )
 
 // kafkaTopics creates cxstream's topics under names unique to this test on
 // the real broker, and deletes them when the test ends.
-func kafkaTopics(t *testing.T) kafkaio.Config {
-	t.Helper()
-	cfg := kafkaio.Default()
-	cfg.Brokers = testenv.Kafka(t)
-	cfg.Partitions = 2
-	suffix := fmt.Sprintf("%016x", rand.Uint64())
-	name := func(role string) string { return "test.collect." + role + "." + suffix }
-	cfg.Topics = kafkaio.Topics{
-		Interactions: name("interactions"),
-		Timeline:     name("timeline"),
-		Profiles:     name("profiles"),
-		Identity:     name("identity"),
-		Triggers:     name("triggers"),
-		DeadLetter:   name("deadletter"),
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if err := kafkaio.EnsureTopics(ctx, cfg); err != nil {
-		t.Fatalf("create test topics: %v", err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		client := &kafka.Client{Addr: kafka.TCP(cfg.Brokers...)}
-		tp := cfg.Topics
-		if _, err := client.DeleteTopics(ctx, &kafka.DeleteTopicsRequest{
-			Topics: []string{tp.Interactions, tp.Timeline, tp.Profiles, tp.Identity, tp.Triggers, tp.DeadLetter},
-		}); err != nil {
-			t.Logf("delete test topics: %v", err)
-		}
-	})
-	return cfg
-}
+func kafkaTopics(t *testing.T) kafkaio.Config { return kafkaiotest.Config(t, 2) }
 
 // collectorServer runs a collector publishing to the real Kafka of cfg
 // behind an httptest server.

@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/segmentio/kafka-go"
 
+	"github.com/cxstream/cxstream/pipeline/internal/retry"
 	"github.com/cxstream/cxstream/pkg/event"
 	"github.com/cxstream/cxstream/pkg/identity"
 	"github.com/cxstream/cxstream/pkg/kafkaio"
@@ -86,13 +87,13 @@ func (r *Resolver) process(ctx, drain context.Context, w *kafka.Writer, msgs []k
 	byTenant := map[string][]int{} // tenant -> indexes into events
 	var order []string
 	events := make([]*event.Event, len(msgs))
+	invalid := 0
 	for i, msg := range msgs {
 		e, err := r.decode(msg)
 		if err != nil {
 			out = append(out, kafkaio.DeadLetter(r.kafka.Topics.DeadLetter, msg.Key, msg.Value, err,
 				kafkaio.Origin{Stage: "resolver", Topic: msg.Topic, Partition: msg.Partition, Offset: msg.Offset}, r.now()))
-			r.m.events.WithLabelValues("invalid").Inc()
-			r.m.deadletters.Inc()
+			invalid++
 			continue
 		}
 		events[i] = e
@@ -101,11 +102,15 @@ func (r *Resolver) process(ctx, drain context.Context, w *kafka.Writer, msgs []k
 		}
 		byTenant[e.Tenant] = append(byTenant[e.Tenant], i)
 	}
+	if invalid > 0 {
+		r.m.events.WithLabelValues("invalid").Add(float64(invalid))
+		r.m.deadletters.Add(float64(invalid))
+	}
 	for _, tenant := range order {
 		idx := byTenant[tenant]
 		items := make([]redisstore.Item, len(idx))
 		for j, i := range idx {
-			items[j] = r.item(msgs[i], events[i])
+			items[j] = redisstore.NewItem(msgs[i].Topic+"/"+strconv.Itoa(msgs[i].Partition), msgs[i].Offset, events[i], r.rules)
 		}
 		var res *redisstore.Result
 		err := r.retry(ctx, "redis", func() (err error) {
@@ -144,33 +149,20 @@ func (r *Resolver) decode(msg kafka.Message) (*event.Event, error) {
 	return e, nil
 }
 
-func (r *Resolver) item(msg kafka.Message, e *event.Event) redisstore.Item {
-	ids := make([]event.Identifier, len(e.Identifiers))
-	copy(ids, e.Identifiers)
-	r.rules.Sort(ids)
-	strs := make([]string, len(ids))
-	for i, id := range ids {
-		strs[i] = id.String()
-	}
-	return redisstore.Item{
-		Source:      msg.Topic + "/" + strconv.Itoa(msg.Partition),
-		Offset:      msg.Offset,
-		EventID:     e.EventID,
-		EventMS:     e.EventTime.UnixMilli(),
-		CandidateID: identity.CandidateID(e.Tenant, e.EventID),
-		Identifiers: strs,
-		Updates:     profile.Updates(e),
-	}
-}
-
 // outputs builds the cx.timeline, cx.identity and cx.profiles messages of
 // one tenant's batch result. Messages with the same key keep their order.
 func (r *Resolver) outputs(tenant string, idx []int, events []*event.Event, res *redisstore.Result) ([]kafka.Message, error) {
 	t := r.kafka.Topics
 	var out []kafka.Message
+	counts := map[redisstore.Status]int{}
+	defer func() { // one metric update per status per batch, not per event
+		for st, n := range counts {
+			r.m.events.WithLabelValues(string(st)).Add(float64(n))
+		}
+	}()
 	for j, i := range idx {
 		o := res.Outcomes[j]
-		r.m.events.WithLabelValues(string(o.Status)).Inc()
+		counts[o.Status]++
 		if o.Status != redisstore.StatusApplied && o.Status != redisstore.StatusReplayed {
 			continue
 		}
@@ -208,20 +200,12 @@ func (r *Resolver) outputs(tenant string, idx []int, events []*event.Event, res 
 // up only when ctx has ended and the operation still fails, so that a
 // shutdown does not abandon a batch while its dependencies answer.
 func (r *Resolver) retry(ctx context.Context, name string, op func() error) error {
-	wait := 50 * time.Millisecond
-	for {
-		err := op()
-		if err == nil {
-			return nil
-		}
-		if ctx.Err() != nil {
-			return fmt.Errorf("%s during shutdown: %w", name, err)
-		}
-		r.m.retries.WithLabelValues(name).Inc()
-		r.log.Warn("retrying", "op", name, "err", err, "wait", wait)
-		r.sleep(ctx, wait)
-		wait = min(2*wait, r.cfg.RetryMax)
-	}
+	return retry.Do(ctx, retry.Backoff{Min: 50 * time.Millisecond, Max: r.cfg.RetryMax}, name,
+		func(context.Context) error { return op() },
+		func(attempt int, wait time.Duration, err error) {
+			r.m.retries.WithLabelValues(name).Inc()
+			r.log.Warn("retrying", "op", name, "attempt", attempt, "err", err, "wait", wait)
+		})
 }
 
 func (r *Resolver) sleep(ctx context.Context, d time.Duration) {

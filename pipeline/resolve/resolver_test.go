@@ -16,17 +16,17 @@ import (
 	"github.com/cxstream/cxstream/pkg/event"
 	"github.com/cxstream/cxstream/pkg/identity"
 	"github.com/cxstream/cxstream/pkg/kafkaio"
+	"github.com/cxstream/cxstream/pkg/kafkaio/kafkaiotest"
 	"github.com/cxstream/cxstream/pkg/profile"
-	"github.com/cxstream/cxstream/pkg/redisstore"
-	"github.com/cxstream/cxstream/pkg/testenv"
+	"github.com/cxstream/cxstream/pkg/redisstore/redisstoretest"
 )
 
-func envelope(id, anon, email string, at time.Time) []byte {
+func envelope(tenant, id, anon, email string, at time.Time) []byte {
 	ids := []event.Identifier{{Type: "anonymous_id", Value: anon}}
 	if email != "" {
 		ids = append(ids, event.Identifier{Type: "email", Value: email})
 	}
-	b, _ := json.Marshal(&event.Event{EventID: id, Tenant: "resolver-test", Channel: "web", Type: event.TypeTrack, Name: "Viewed",
+	b, _ := json.Marshal(&event.Event{EventID: id, Tenant: tenant, Channel: "web", Type: event.TypeTrack, Name: "Viewed",
 		EventTime: at, Identifiers: ids}) // received_at left out: the message time stands in
 	return b
 }
@@ -50,43 +50,23 @@ func readAll(t *testing.T, brokers []string, topic string, n int) []kafka.Messag
 }
 
 func TestIntegrationResolverPublishesAndDeadLetters(t *testing.T) {
-	kcfg := kafkaio.Default()
-	kcfg.Brokers = testenv.Kafka(t)
+	kcfg := kafkaiotest.Config(t, 4)
 	b := make([]byte, 4)
 	rand.Read(b)
-	suffix := ".resolver." + hex.EncodeToString(b)
-	tp := &kcfg.Topics
-	for _, p := range []*string{&tp.Interactions, &tp.Timeline, &tp.Profiles, &tp.Identity, &tp.Triggers, &tp.DeadLetter} {
-		*p += suffix
-	}
+	suffix := "." + hex.EncodeToString(b)
 	ctx := context.Background()
-	if err := kafkaio.EnsureTopics(ctx, kcfg); err != nil {
-		t.Fatal(err)
-	}
-	rcfg := redisstore.Default()
-	rcfg.Addr = testenv.Redis(t)
-	store, err := redisstore.New(ctx, rcfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
-	t.Cleanup(func() {
-		iter := store.Client().Scan(ctx, 0, "cx:{resolver-test}:*", 1000).Iterator()
-		for iter.Next(ctx) {
-			store.Client().Del(ctx, iter.Val())
-		}
-	})
+	store, tenant := redisstoretest.New(t)
 
 	t0 := time.Now().UTC().Add(-time.Hour)
 	w := kafkaio.NewWriter(kcfg)
 	defer w.Close()
 	in := []kafka.Message{
-		{Key: []byte("a"), Value: envelope("e1"+suffix, "anon-1"+suffix, "", t0)},
-		{Key: []byte("b"), Value: envelope("e2"+suffix, "anon-2"+suffix, "jo"+hex.EncodeToString(b)+"@example.com", t0.Add(time.Minute))},
-		{Key: []byte("a"), Value: envelope("e3"+suffix, "anon-1"+suffix, "jo"+hex.EncodeToString(b)+"@example.com", t0.Add(2*time.Minute))},
-		{Key: []byte("a"), Value: envelope("e3"+suffix, "anon-1"+suffix, "jo"+hex.EncodeToString(b)+"@example.com", t0.Add(2*time.Minute))}, // client retry
-		{Key: []byte("x"), Value: []byte(`{"event_id": "bad", "tenant": "resolver-test"`)},
-		{Key: []byte("y"), Value: []byte(`{"event_id":"no-ids","tenant":"resolver-test","channel":"web","type":"page","event_time":"2026-01-01T00:00:00Z"}`)},
+		{Key: []byte("a"), Value: envelope(tenant, "e1"+suffix, "anon-1"+suffix, "", t0)},
+		{Key: []byte("b"), Value: envelope(tenant, "e2"+suffix, "anon-2"+suffix, "jo"+hex.EncodeToString(b)+"@example.com", t0.Add(time.Minute))},
+		{Key: []byte("a"), Value: envelope(tenant, "e3"+suffix, "anon-1"+suffix, "jo"+hex.EncodeToString(b)+"@example.com", t0.Add(2*time.Minute))},
+		{Key: []byte("a"), Value: envelope(tenant, "e3"+suffix, "anon-1"+suffix, "jo"+hex.EncodeToString(b)+"@example.com", t0.Add(2*time.Minute))}, // client retry
+		{Key: []byte("x"), Value: []byte(`{"event_id": "bad", "tenant": "` + tenant + `"`)},
+		{Key: []byte("y"), Value: []byte(`{"event_id":"no-ids","tenant":"` + tenant + `","channel":"web","type":"page","event_time":"2026-01-01T00:00:00Z"}`)},
 	}
 	for i := range in {
 		in[i].Topic = kcfg.Topics.Interactions
@@ -143,12 +123,11 @@ func TestIntegrationResolverPublishesAndDeadLetters(t *testing.T) {
 		t.Errorf("identity kinds = %v", kinds)
 	}
 	// The profile's final state is on cx.profiles, counted once despite the retry.
-	profiles := readAll(t, kcfg.Brokers, kcfg.Topics.Profiles, 1)
 	deadline := time.Now().Add(20 * time.Second)
 	for {
-		_, st, err := store.Resolve(ctx, "resolver-test", "anonymous_id:anon-1"+suffix)
+		_, st, err := store.Resolve(ctx, tenant, "anonymous_id:anon-1"+suffix)
 		if err == nil {
-			p := profile.FromState("resolver-test", survivor, st)
+			p := profile.FromState(tenant, survivor, st)
 			if p.Events == 3 && len(p.MergedFrom) == 1 {
 				break
 			}
@@ -158,8 +137,22 @@ func TestIntegrationResolverPublishesAndDeadLetters(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	if len(profiles) == 0 {
-		t.Error("nothing on cx.profiles")
+	// cx.profiles ends with the survivor's final state: 3 events despite the
+	// client retry, and one merged-from id.
+	r2 := kafka.NewReader(kafka.ReaderConfig{Brokers: kcfg.Brokers, GroupID: "check-" + kcfg.Topics.Profiles,
+		Topic: kcfg.Topics.Profiles, StartOffset: kafka.FirstOffset, MaxWait: 100 * time.Millisecond})
+	defer r2.Close()
+	pctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	for {
+		m, err := r2.ReadMessage(pctx)
+		if err != nil {
+			t.Fatalf("cx.profiles: no final state for %s: %v", survivor, err)
+		}
+		var p profile.Profile
+		if string(m.Key) == survivor && json.Unmarshal(m.Value, &p) == nil && p.Events == 3 && len(p.MergedFrom) == 1 {
+			break
+		}
 	}
 	stop()
 	select {

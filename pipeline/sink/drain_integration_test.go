@@ -16,6 +16,7 @@ import (
 	"github.com/cxstream/cxstream/pkg/chstore/chstoretest"
 	"github.com/cxstream/cxstream/pkg/event"
 	"github.com/cxstream/cxstream/pkg/kafkaio"
+	"github.com/cxstream/cxstream/pkg/kafkaio/kafkaiotest"
 )
 
 // gateStore holds its first InsertEvents call until release is closed, and
@@ -43,7 +44,7 @@ func (g *gateStore) InsertEvents(ctx context.Context, rs []event.Resolved) error
 func TestIntegrationSinkDrainsOnShutdown(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	kcfg := testKafka(t, ctx)
+	kcfg := kafkaiotest.Config(t, 2)
 	store := chstoretest.New(t)
 	const tenant = "draintest"
 

@@ -2,40 +2,24 @@ package sink
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"time"
+
+	"github.com/cxstream/cxstream/pipeline/internal/retry"
 )
 
-// retry calls f until it succeeds or ctx ends, sleeping between attempts
-// from RetryMin doubling up to RetryMax, each sleep jittered down by up to a
-// half so that replicas that failed together do not retry together. It
-// returns f's last error, wrapped with action, when ctx ends first.
+// retry calls f until it succeeds or ctx ends (see retry.Do), logging each
+// failure and the recovery.
 func (s *Sink) retry(ctx context.Context, log *slog.Logger, action string, f func(context.Context) error) error {
-	delay := s.cfg.RetryMin
-	for attempt := 1; ; attempt++ {
-		err := f(ctx)
-		if err == nil {
-			if attempt > 1 {
-				log.Info("sink recovered", "action", action, "attempts", attempt)
-			}
-			return nil
-		}
-		if ctx.Err() != nil {
-			return fmt.Errorf("%s: gave up after %d attempts: %w", action, attempt, err)
-		}
-		sleep := delay/2 + rand.N(delay/2+1)
-		log.Warn("sink retrying", "action", action, "attempt", attempt, "backoff", sleep.String(), "error", err)
-		t := time.NewTimer(sleep)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return fmt.Errorf("%s: gave up after %d attempts: %w", action, attempt, err)
-		case <-t.C:
-		}
-		delay = min(2*delay, s.cfg.RetryMax)
+	failed := false
+	err := retry.Do(ctx, retry.Backoff{Min: s.cfg.RetryMin, Max: s.cfg.RetryMax}, action, f, func(attempt int, wait time.Duration, err error) {
+		failed = true
+		log.Warn("sink retrying", "action", action, "attempt", attempt, "backoff", wait.String(), "error", err)
+	})
+	if err == nil && failed {
+		log.Info("sink recovered", "action", action)
 	}
+	return err
 }
 
 // drainContext returns a context for handling one fetched batch. It is not

@@ -2,8 +2,6 @@ package sink
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -22,7 +20,7 @@ import (
 	"github.com/cxstream/cxstream/pkg/event"
 	"github.com/cxstream/cxstream/pkg/identity"
 	"github.com/cxstream/cxstream/pkg/kafkaio"
-	"github.com/cxstream/cxstream/pkg/testenv"
+	"github.com/cxstream/cxstream/pkg/kafkaio/kafkaiotest"
 )
 
 // flakyStore fails the first failEvents InsertEvents calls, as a ClickHouse
@@ -42,7 +40,7 @@ func (f *flakyStore) InsertEvents(ctx context.Context, rs []event.Resolved) erro
 func TestIntegrationSinkStoresAndDeadLetters(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	kcfg := testKafka(t, ctx)
+	kcfg := kafkaiotest.Config(t, 2)
 	store := chstoretest.New(t)
 	flaky := &flakyStore{Store: store}
 	flaky.failEvents.Store(2)
@@ -181,23 +179,6 @@ func runSink(t *testing.T, ctx context.Context, kcfg kafkaio.Config, store Store
 	}
 }
 
-func testKafka(t *testing.T, ctx context.Context) kafkaio.Config {
-	t.Helper()
-	kcfg := kafkaio.Default()
-	kcfg.Brokers = testenv.Kafka(t)
-	suffix := "." + randomHex(4)
-	topics := kafkaio.DefaultTopics()
-	for _, p := range []*string{&topics.Interactions, &topics.Timeline, &topics.Profiles, &topics.Identity, &topics.Triggers, &topics.DeadLetter} {
-		*p += suffix
-	}
-	kcfg.Topics = topics
-	kcfg.Partitions = 2
-	if err := kafkaio.EnsureTopics(ctx, kcfg); err != nil {
-		t.Fatalf("create topics: %v", err)
-	}
-	return kcfg
-}
-
 // readMessages reads n messages of topic in a consumer group of its own.
 func readMessages(t *testing.T, ctx context.Context, brokers []string, topic string, n int) []kafka.Message {
 	t.Helper()
@@ -249,12 +230,6 @@ func header(m kafka.Message, key string) string {
 		}
 	}
 	return ""
-}
-
-func randomHex(n int) string {
-	b := make([]byte, n)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
 }
 
 type testWriter struct{ t *testing.T }

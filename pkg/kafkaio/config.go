@@ -100,3 +100,8 @@ func (t Topics) byRole() map[string]string {
 		"deadletter":   t.DeadLetter,
 	}
 }
+
+// Names lists the six topic names.
+func (t Topics) Names() []string {
+	return []string{t.Interactions, t.Timeline, t.Profiles, t.Identity, t.Triggers, t.DeadLetter}
+}

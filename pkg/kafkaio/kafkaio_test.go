@@ -2,8 +2,6 @@ package kafkaio_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"testing"
@@ -12,29 +10,18 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/cxstream/cxstream/pkg/kafkaio"
+	"github.com/cxstream/cxstream/pkg/kafkaio/kafkaiotest"
 	"github.com/cxstream/cxstream/pkg/testenv"
 )
 
-// TestConfig returns a configuration whose topics are unique to the test.
-func testConfig(t *testing.T) kafkaio.Config {
-	cfg := kafkaio.Default()
-	cfg.Brokers = testenv.Kafka(t)
-	b := make([]byte, 4)
-	rand.Read(b)
-	s := "." + t.Name() + "." + hex.EncodeToString(b)
-	tp := &cfg.Topics
-	for _, p := range []*string{&tp.Interactions, &tp.Timeline, &tp.Profiles, &tp.Identity, &tp.Triggers, &tp.DeadLetter} {
-		*p += s
-	}
-	cfg.Partitions = 2
-	return cfg
-}
+// testConfig returns a configuration whose topics are unique to the test.
+func testConfig(t *testing.T) kafkaio.Config { return kafkaiotest.Config(t, 2) }
 
 func TestIntegrationWriteFetchCommit(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	cfg := testConfig(t)
-	for range 2 { // creating existing topics is not an error
+	for range 2 { // creating the existing topics again is not an error
 		if err := kafkaio.EnsureTopics(ctx, cfg); err != nil {
 			t.Fatal(err)
 		}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 
 	"github.com/segmentio/kafka-go"
 )
@@ -15,7 +14,7 @@ import (
 func EnsureTopics(ctx context.Context, cfg Config) error {
 	client := &kafka.Client{Addr: kafka.TCP(cfg.Brokers...)}
 	var topics []kafka.TopicConfig
-	for _, name := range cfg.Topics.byRole() {
+	for _, name := range cfg.Topics.Names() {
 		tc := kafka.TopicConfig{Topic: name, NumPartitions: cfg.Partitions, ReplicationFactor: cfg.ReplicationFactor}
 		if name == cfg.Topics.Profiles {
 			tc.ConfigEntries = []kafka.ConfigEntry{{ConfigName: "cleanup.policy", ConfigValue: "compact"}}
@@ -33,14 +32,4 @@ func EnsureTopics(ctx context.Context, cfg Config) error {
 		}
 	}
 	return errors.Join(errs...)
-}
-
-// Ping checks that a broker answers.
-func Ping(ctx context.Context, cfg Config) error {
-	var d net.Dialer
-	conn, err := d.DialContext(ctx, "tcp", cfg.Brokers[0])
-	if err != nil {
-		return fmt.Errorf("reach kafka broker %s: %w", cfg.Brokers[0], err)
-	}
-	return conn.Close()
 }

@@ -28,7 +28,7 @@ func BenchmarkIntegrationApplyBatch(b *testing.B) {
 				ids = append(ids, fmt.Sprintf("email:p%d@example.com", id/6))
 			}
 			e := ev(b, tenant, fmt.Sprintf("e%d", id), "web", t0.Add(time.Duration(id)*time.Second), ids...)
-			items[i] = item(tenant, "in/0", offset, e)
+			items[i] = item("in/0", offset, e)
 			offset++
 		}
 		if _, err := s.Apply(context.Background(), tenant, items); err != nil {

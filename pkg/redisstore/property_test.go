@@ -15,6 +15,7 @@ import (
 	"github.com/cxstream/cxstream/pkg/event"
 	"github.com/cxstream/cxstream/pkg/profile"
 	"github.com/cxstream/cxstream/pkg/redisstore"
+	"github.com/cxstream/cxstream/pkg/redisstore/redisstoretest"
 )
 
 // reference is the straightforward model of resolution and fold that the
@@ -116,7 +117,7 @@ func play(t *testing.T, rng *rand.Rand, s *redisstore.Store, tenant string, even
 	offsets := map[string]int64{}
 	var items []redisstore.Item
 	for _, d := range ds {
-		items = append(items, item(tenant, d.source, offsets[d.source], d.e))
+		items = append(items, item(d.source, offsets[d.source], d.e))
 		offsets[d.source]++
 	}
 	for len(items) > 0 {
@@ -191,12 +192,8 @@ func TestIntegrationResolutionMatchesReference(t *testing.T) {
 			}
 			checkCounters(t, s, tenant, len(members))
 		}
-		for _, tenant := range []string{a, b} {
-			iter := s.Client().Scan(ctx, 0, "cx:{"+tenant+"}:*", 1000).Iterator()
-			for iter.Next(ctx) {
-				s.Client().Del(ctx, iter.Val())
-			}
-		}
+		redisstoretest.DeleteTenant(t, s, a)
+		redisstoretest.DeleteTenant(t, s, b)
 	}
 }
 

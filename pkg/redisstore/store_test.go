@@ -2,10 +2,7 @@ package redisstore_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
-	"strconv"
 	"testing"
 	"time"
 
@@ -13,32 +10,11 @@ import (
 	"github.com/cxstream/cxstream/pkg/identity"
 	"github.com/cxstream/cxstream/pkg/profile"
 	"github.com/cxstream/cxstream/pkg/redisstore"
-	"github.com/cxstream/cxstream/pkg/testenv"
+	"github.com/cxstream/cxstream/pkg/redisstore/redisstoretest"
 )
 
-// newStore connects to the real Redis and returns a fresh tenant whose keys
-// are removed when the test ends.
-func newStore(t testing.TB) (*redisstore.Store, string) {
-	t.Helper()
-	ctx := context.Background()
-	cfg := redisstore.Default()
-	cfg.Addr = testenv.Redis(t)
-	s, err := redisstore.New(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b := make([]byte, 6)
-	rand.Read(b)
-	tenant := "test-" + hex.EncodeToString(b)
-	t.Cleanup(func() {
-		iter := s.Client().Scan(ctx, 0, "cx:{"+tenant+"}:*", 1000).Iterator()
-		for iter.Next(ctx) {
-			s.Client().Del(ctx, iter.Val())
-		}
-		s.Close()
-	})
-	return s, tenant
-}
+// newStore returns the real Redis and a tenant of the test's own.
+func newStore(t testing.TB) (*redisstore.Store, string) { return redisstoretest.New(t) }
 
 // ev builds a prepared event.
 func ev(t testing.TB, tenant, id, channel string, at time.Time, ids ...string) *event.Event {
@@ -59,17 +35,8 @@ func ev(t testing.TB, tenant, id, channel string, at time.Time, ids ...string) *
 }
 
 // item turns an event into a store item read from source at offset.
-func item(tenant, source string, offset int64, e *event.Event) redisstore.Item {
-	ids := append([]event.Identifier(nil), e.Identifiers...)
-	identity.DefaultRules().Sort(ids)
-	strs := make([]string, len(ids))
-	for i, id := range ids {
-		strs[i] = id.String()
-	}
-	return redisstore.Item{
-		Source: source, Offset: offset, EventID: e.EventID, EventMS: e.EventTime.UnixMilli(),
-		CandidateID: identity.CandidateID(tenant, e.EventID), Identifiers: strs, Updates: profile.Updates(e),
-	}
+func item(source string, offset int64, e *event.Event) redisstore.Item {
+	return redisstore.NewItem(source, offset, e, identity.DefaultRules())
 }
 
 func TestIntegrationCrossChannelJourneyIsOneProfile(t *testing.T) {
@@ -82,9 +49,9 @@ func TestIntegrationCrossChannelJourneyIsOneProfile(t *testing.T) {
 	bridge := ev(t, tenant, "e4", "web", t0.Add(3*time.Hour), "anonymous_id:anon-1", "email:jane@example.com", "phone:+442079460958")
 
 	res, err := s.Apply(ctx, tenant, []redisstore.Item{
-		item(tenant, "cx.interactions/0", 0, web),
-		item(tenant, "cx.interactions/1", 0, mobile),
-		item(tenant, "cx.interactions/2", 0, store),
+		item("cx.interactions/0", 0, web),
+		item("cx.interactions/1", 0, mobile),
+		item("cx.interactions/2", 0, store),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -92,7 +59,7 @@ func TestIntegrationCrossChannelJourneyIsOneProfile(t *testing.T) {
 	if got := len(res.Profiles); got != 3 {
 		t.Fatalf("three unconnected events: got %d profiles, want 3", got)
 	}
-	res, err = s.Apply(ctx, tenant, []redisstore.Item{item(tenant, "cx.interactions/0", 1, bridge)})
+	res, err = s.Apply(ctx, tenant, []redisstore.Item{item("cx.interactions/0", 1, bridge)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -139,9 +106,9 @@ func TestIntegrationRedeliveryIsExactlyOnce(t *testing.T) {
 	ctx := context.Background()
 	t0 := time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
 	batch := []redisstore.Item{
-		item(tenant, "in/0", 10, ev(t, tenant, "a", "web", t0, "anonymous_id:x")),
-		item(tenant, "in/0", 11, ev(t, tenant, "b", "web", t0.Add(time.Minute), "anonymous_id:x", "email:a@b.co")),
-		item(tenant, "in/1", 5, ev(t, tenant, "c", "store", t0.Add(2*time.Minute), "email:a@b.co")),
+		item("in/0", 10, ev(t, tenant, "a", "web", t0, "anonymous_id:x")),
+		item("in/0", 11, ev(t, tenant, "b", "web", t0.Add(time.Minute), "anonymous_id:x", "email:a@b.co")),
+		item("in/1", 5, ev(t, tenant, "c", "store", t0.Add(2*time.Minute), "email:a@b.co")),
 	}
 	first, err := s.Apply(ctx, tenant, batch)
 	if err != nil {
@@ -167,7 +134,7 @@ func TestIntegrationRedeliveryIsExactlyOnce(t *testing.T) {
 		}
 	}
 	// A client retry: same event id, new offset.
-	retry, err := s.Apply(ctx, tenant, []redisstore.Item{item(tenant, "in/1", 6, ev(t, tenant, "c", "store", t0.Add(2*time.Minute), "email:a@b.co"))})
+	retry, err := s.Apply(ctx, tenant, []redisstore.Item{item("in/1", 6, ev(t, tenant, "c", "store", t0.Add(2*time.Minute), "email:a@b.co"))})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -175,7 +142,7 @@ func TestIntegrationRedeliveryIsExactlyOnce(t *testing.T) {
 		t.Errorf("retry status = %s, want dup", retry.Outcomes[0].Status)
 	}
 	// A later batch starting past the outbox: the first offsets are now old.
-	if _, err := s.Apply(ctx, tenant, []redisstore.Item{item(tenant, "in/0", 12, ev(t, tenant, "d", "web", t0, "anonymous_id:y"))}); err != nil {
+	if _, err := s.Apply(ctx, tenant, []redisstore.Item{item("in/0", 12, ev(t, tenant, "d", "web", t0, "anonymous_id:y"))}); err != nil {
 		t.Fatal(err)
 	}
 	old, err := s.Apply(ctx, tenant, batch[:1])
@@ -193,5 +160,3 @@ func TestIntegrationRedeliveryIsExactlyOnce(t *testing.T) {
 		t.Errorf("events = %s after replays and a retry, want 3", got)
 	}
 }
-
-func itoa(n int) string { return strconv.Itoa(n) }

@@ -1,0 +1,51 @@
+// Package redisstoretest gives tests a Store on the real Redis (from
+// pkg/testenv) and a tenant of their own whose keys are removed when the
+// test ends.
+package redisstoretest
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"testing"
+
+	"github.com/cxstream/cxstream/pkg/redisstore"
+	"github.com/cxstream/cxstream/pkg/testenv"
+)
+
+// New connects to the test Redis and returns the store and a fresh tenant
+// name ("test-<hex>"). The tenant's keys are deleted and the store closed
+// when t ends.
+func New(t testing.TB) (*redisstore.Store, string) {
+	t.Helper()
+	cfg := redisstore.Default()
+	cfg.Addr = testenv.Redis(t)
+	s, err := redisstore.New(context.Background(), cfg)
+	if err != nil {
+		t.Fatalf("connect to test redis: %v", err)
+	}
+	b := make([]byte, 6)
+	rand.Read(b)
+	tenant := "test-" + hex.EncodeToString(b)
+	t.Cleanup(func() {
+		DeleteTenant(t, s, tenant)
+		s.Close()
+	})
+	return s, tenant
+}
+
+// DeleteTenant removes every key of tenant.
+func DeleteTenant(t testing.TB, s *redisstore.Store, tenant string) {
+	t.Helper()
+	ctx := context.Background()
+	iter := s.Client().Scan(ctx, 0, "cx:{"+tenant+"}:*", 1000).Iterator()
+	for iter.Next(ctx) {
+		if err := s.Client().Del(ctx, iter.Val()).Err(); err != nil {
+			t.Errorf("delete test key: %v", err)
+			return
+		}
+	}
+	if err := iter.Err(); err != nil {
+		t.Errorf("scan test keys: %v", err)
+	}
+}
