@@ -33,7 +33,7 @@ import (
 // Collector serves the tracking API.
 type Collector struct {
 	cfg     Config
-	rules   identity.Rules
+	policy  *identity.Policy
 	topics  kafkaio.Topics
 	pub     Publisher
 	log     *slog.Logger
@@ -48,9 +48,11 @@ func New(cfg Config, rules identity.Rules, topics kafkaio.Topics, pub Publisher,
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("collector config: %w", err)
 	}
-	if err := rules.Validate(); err != nil {
+	policy, err := rules.Compile()
+	if err != nil {
 		return nil, fmt.Errorf("collector identity rules: %w", err)
 	}
+	cfg.Limits.Normalize = policy.Normalize
 	if topics.Interactions == "" || topics.DeadLetter == "" {
 		return nil, errors.New("collector topics: the interactions and deadletter topics are required")
 	}
@@ -70,7 +72,7 @@ func New(cfg Config, rules identity.Rules, topics kafkaio.Topics, pub Publisher,
 	}
 	return &Collector{
 		cfg:     cfg,
-		rules:   rules,
+		policy:  policy,
 		topics:  topics,
 		pub:     pub,
 		log:     log,

@@ -47,7 +47,7 @@ func TestConfigValidate(t *testing.T) {
 
 func TestDefault(t *testing.T) {
 	d := Default()
-	if d.Addr != ":8080" || d.MaxMessageBytes != 32768 || d.MaxBatchBytes != 512000 || d.Limits != event.DefaultLimits() {
+	if d.Addr != ":8080" || d.MaxMessageBytes != 32768 || d.MaxBatchBytes != 512000 || d.Limits.MaxIdentifiers != event.DefaultLimits().MaxIdentifiers || d.Limits.MaxPast != event.DefaultLimits().MaxPast {
 		t.Errorf("unexpected defaults %+v", d)
 	}
 	if err := d.Validate(); err == nil || !strings.Contains(err.Error(), "write_keys") {

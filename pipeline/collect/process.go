@@ -74,6 +74,15 @@ func (c *Collector) handle(req *request, index int, raw []byte, m *tracking.Mess
 	if err == nil {
 		err = tracking.Prepare(e, c.cfg.Limits)
 	}
+	// The key is the strongest identifier that is not a blocked value; an
+	// event with blocked values only could join nobody.
+	var id event.Identifier
+	if err == nil {
+		var ok bool
+		if id, ok = c.policy.Strongest(e.Identifiers); !ok {
+			err = event.Errors{{Field: "identifiers", Reason: event.AllBlocked}}
+		}
+	}
 	if err != nil {
 		c.reject(req, index, raw, c.cfg.MaxMessageBytes, err)
 		return
@@ -83,8 +92,6 @@ func (c *Collector) handle(req *request, index int, raw []byte, m *tracking.Mess
 		c.reject(req, index, raw, c.cfg.MaxMessageBytes, fmt.Errorf("encode envelope: %w", err))
 		return
 	}
-	// Prepare guarantees at least one identifier.
-	id, _ := c.rules.Strongest(e.Identifiers)
 	req.msgs = append(req.msgs, kafka.Message{
 		Topic: c.topics.Interactions,
 		Key:   []byte(id.String()),

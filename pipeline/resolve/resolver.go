@@ -30,8 +30,8 @@ type Store interface {
 type Resolver struct {
 	cfg   Config
 	kafka kafkaio.Config
-	rules identity.Rules
-	store Store
+	policy *identity.Policy
+	store  Store
 	log   *slog.Logger
 	m     *metrics
 	now   func() time.Time
@@ -39,10 +39,12 @@ type Resolver struct {
 
 // New returns a resolver; Run starts it.
 func New(cfg Config, kcfg kafkaio.Config, rules identity.Rules, store Store, log *slog.Logger, reg prometheus.Registerer) (*Resolver, error) {
-	if err := errors.Join(cfg.Validate(), kcfg.Validate(), rules.Validate()); err != nil {
+	policy, err := rules.Compile()
+	if err := errors.Join(cfg.Validate(), kcfg.Validate(), err); err != nil {
 		return nil, err
 	}
-	return &Resolver{cfg: cfg, kafka: kcfg, rules: rules, store: store, log: log, m: newMetrics(reg), now: time.Now}, nil
+	cfg.Limits.Normalize = policy.Normalize
+	return &Resolver{cfg: cfg, kafka: kcfg, policy: policy, store: store, log: log, m: newMetrics(reg), now: time.Now}, nil
 }
 
 // Run consumes cx.interactions until ctx ends. A batch that has been fetched
@@ -87,9 +89,10 @@ func (r *Resolver) process(ctx, drain context.Context, w *kafka.Writer, msgs []k
 	byTenant := map[string][]int{} // tenant -> indexes into events
 	var order []string
 	events := make([]*event.Event, len(msgs))
+	items := make([]redisstore.Item, len(msgs))
 	invalid := 0
 	for i, msg := range msgs {
-		e, err := r.decode(msg)
+		e, item, err := r.decode(msg)
 		if err != nil {
 			out = append(out, kafkaio.DeadLetter(r.kafka.Topics.DeadLetter, msg.Key, msg.Value, err,
 				kafkaio.Origin{Stage: "resolver", Topic: msg.Topic, Partition: msg.Partition, Offset: msg.Offset}, r.now()))
@@ -97,6 +100,7 @@ func (r *Resolver) process(ctx, drain context.Context, w *kafka.Writer, msgs []k
 			continue
 		}
 		events[i] = e
+		items[i] = item
 		if _, ok := byTenant[e.Tenant]; !ok {
 			order = append(order, e.Tenant)
 		}
@@ -108,14 +112,14 @@ func (r *Resolver) process(ctx, drain context.Context, w *kafka.Writer, msgs []k
 	}
 	for _, tenant := range order {
 		idx := byTenant[tenant]
-		items := make([]redisstore.Item, len(idx))
+		batch := make([]redisstore.Item, len(idx))
 		for j, i := range idx {
-			items[j] = redisstore.NewItem(msgs[i].Topic+"/"+strconv.Itoa(msgs[i].Partition), msgs[i].Offset, events[i], r.rules)
+			batch[j] = items[i]
 		}
 		var res *redisstore.Result
 		err := r.retry(ctx, "redis", func() (err error) {
 			r.m.redisCalls.Inc()
-			res, err = r.store.Apply(drain, tenant, items)
+			res, err = r.store.Apply(drain, tenant, batch)
 			return err
 		})
 		if err != nil {
@@ -133,20 +137,25 @@ func (r *Resolver) process(ctx, drain context.Context, w *kafka.Writer, msgs []k
 	return r.retry(ctx, "publish", func() error { return w.WriteMessages(drain, out...) })
 }
 
-// decode parses and validates one message. Direct producers may leave
-// received_at empty: the Kafka message time stands in.
-func (r *Resolver) decode(msg kafka.Message) (*event.Event, error) {
+// decode parses and validates one message and builds its store item.
+// Direct producers may leave received_at empty: the Kafka message time
+// stands in.
+func (r *Resolver) decode(msg kafka.Message) (*event.Event, redisstore.Item, error) {
 	e, err := event.Decode(msg.Value)
 	if err != nil {
-		return nil, err
+		return nil, redisstore.Item{}, err
 	}
 	if e.ReceivedAt.IsZero() {
 		e.ReceivedAt = msg.Time
 	}
 	if err := event.Prepare(e, r.cfg.Limits); err != nil {
-		return nil, err
+		return nil, redisstore.Item{}, err
 	}
-	return e, nil
+	item, ok := redisstore.NewItem(msg.Topic+"/"+strconv.Itoa(msg.Partition), msg.Offset, e, r.policy)
+	if !ok {
+		return nil, redisstore.Item{}, event.Errors{{Field: "identifiers", Reason: event.AllBlocked}}
+	}
+	return e, item, nil
 }
 
 // outputs builds the cx.timeline, cx.identity and cx.profiles messages of

@@ -2,12 +2,14 @@ package event
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"unicode"
 )
 
-// Identifier types with built-in normalisation. Any other type matching
-// typePattern is accepted and only trimmed.
+// Identifier types with a default normalisation (DefaultNorm) or a default
+// rule. Any other type matching typePattern is accepted and only trimmed,
+// unless an identity rule says otherwise.
 const (
 	IDUserID      = "user_id"
 	IDEmail       = "email"
@@ -16,24 +18,63 @@ const (
 	IDDeviceID    = "device_id"
 )
 
+// Normalisations of identifier values (NormalizeAs).
+const (
+	// NormEmail trims, lower-cases and requires local@domain.
+	NormEmail = "email"
+	// NormPhone requires E.164: "+" and 8 to 15 digits; spaces, dots,
+	// dashes and parentheses are removed and a leading "00" becomes "+".
+	NormPhone = "phone"
+	// NormLower trims and lower-cases (case-insensitive ids such as
+	// hexadecimal device ids).
+	NormLower = "lower"
+	// NormTrim only trims surrounding white space (case-sensitive ids).
+	NormTrim = "trim"
+)
+
+// DefaultNorm is the normalisation of an identifier type that no rule
+// configures: email for "email", phone for "phone", trim for the rest.
+func DefaultNorm(typ string) string {
+	switch typ {
+	case IDEmail:
+		return NormEmail
+	case IDPhone:
+		return NormPhone
+	}
+	return NormTrim
+}
+
 // Normalize returns the canonical form of an identifier value of the given
-// type, so that the same person's identifier always compares equal:
-//   - email: trimmed and lower-cased; must look like local@domain;
-//   - phone: E.164, "+" and 8 to 15 digits; spaces, dots, dashes and
-//     parentheses are removed and a leading "00" becomes "+";
-//   - anything else: surrounding white space trimmed.
+// type under the default normalisation of the type (DefaultNorm), so that
+// the same person's identifier always compares equal.
 func Normalize(typ, value string) (string, error) {
+	return NormalizeAs(DefaultNorm(typ), value)
+}
+
+// NormalizeAs returns value under the normalisation norm (NormEmail,
+// NormPhone, NormLower or NormTrim). Every normalisation trims surrounding
+// white space and rejects an empty result and control characters.
+func NormalizeAs(norm, value string) (string, error) {
 	value = strings.TrimSpace(value)
 	if value == "" {
 		return "", errors.New("empty value")
 	}
-	switch typ {
-	case IDEmail:
-		return normalizeEmail(value)
-	case IDPhone:
-		return normalizePhone(value)
+	for _, r := range value {
+		if unicode.IsControl(r) {
+			return "", errors.New("must not contain control characters")
+		}
 	}
-	return value, nil
+	switch norm {
+	case NormEmail:
+		return normalizeEmail(value)
+	case NormPhone:
+		return normalizePhone(value)
+	case NormLower:
+		return strings.ToLower(value), nil
+	case NormTrim:
+		return value, nil
+	}
+	return "", fmt.Errorf("unknown normalisation %q", norm)
 }
 
 func normalizeEmail(v string) (string, error) {

@@ -38,6 +38,10 @@ func (es *Errors) add(field, format string, args ...any) {
 	*es = append(*es, FieldError{Field: field, Reason: fmt.Sprintf(format, args...)})
 }
 
+// AllBlocked is the reason given for an event whose identifiers are all
+// blocked values under the identity rules.
+const AllBlocked = "every identifier is a blocked value that identifies nobody (such as \"undefined\", \"null\" or an all-zero id)"
+
 // Limits bounds what an event may contain.
 type Limits struct {
 	// MaxFuture is how far past its received_at an event_time may lie (clock
@@ -48,6 +52,10 @@ type Limits struct {
 	MaxPast time.Duration `yaml:"max_past"`
 	// MaxIdentifiers is the most identifiers one event may carry.
 	MaxIdentifiers int `yaml:"max_identifiers"`
+	// Normalize normalises an identifier value of a type; nil means
+	// Normalize (the default per type). The identity rules set it
+	// (identity.Policy.Normalize) so that configured normalisations apply.
+	Normalize func(typ, value string) (string, error) `yaml:"-" json:"-"`
 }
 
 // DefaultLimits allows a day of clock skew into the future, ten years of
@@ -82,7 +90,11 @@ func Prepare(e *Event, lim Limits) error {
 			errs.add(field+".type", "must match %s", typePattern)
 			continue
 		}
-		v, err := Normalize(id.Type, id.Value)
+		norm := Normalize
+		if lim.Normalize != nil {
+			norm = lim.Normalize
+		}
+		v, err := norm(id.Type, id.Value)
 		if err != nil {
 			errs.add(field+".value", "%s %v", id.Type, err)
 			continue

@@ -15,6 +15,31 @@ const (
 	// KindMerged: an event's identifiers belonged to two profiles; the younger
 	// (FromProfileID) was merged into the older (ProfileID).
 	KindMerged Kind = "profiles_merged"
+	// KindBlocked: an identifier of an event was not joined to the event's
+	// profile (ProfileID) because a rule forbids it (Rule). Identifier is
+	// the dropped identifier, FromProfileID the profile it belongs to (''
+	// if it belongs to none), Identifiers all identifiers of the event.
+	KindBlocked Kind = "merge_blocked"
+	// KindMoved: re-deriving a component from the identity log (an event
+	// that arrived out of order, an unmerge) moved an identifier from
+	// FromProfileID to ProfileID; Rule says why ("rederive", "unmerge").
+	KindMoved Kind = "identifier_moved"
+	// KindUnlinked: re-deriving a component left an identifier in no
+	// profile: every event that carried it had it dropped by a rule.
+	KindUnlinked Kind = "identifier_unlinked"
+)
+
+// Kinds lists every kind, for schemas and validation.
+var Kinds = []Kind{KindCreated, KindLinked, KindMerged, KindBlocked, KindMoved, KindUnlinked}
+
+// Rules named in KindBlocked records.
+const (
+	// RuleLimit: the profile would hold more values of the identifier's
+	// type than its limit ("limit:<type>").
+	RuleLimit = "limit"
+	// RuleMaxIdentifiers: the profile would hold more identifiers than the
+	// hard cap.
+	RuleMaxIdentifiers = "max_identifiers"
 )
 
 // Record is one entry of the identity log: the value of a cx.identity message
@@ -32,6 +57,11 @@ type Record struct {
 	// Aliases lists every profile id that now forwards to ProfileID because
 	// of this merge: FromProfileID and the ids merged into it earlier.
 	Aliases []string `json:"aliases,omitempty"`
+	// Rule is the rule that blocked a merge (KindBlocked: "limit:<type>" or
+	// "max_identifiers") or the reason of a move (KindMoved).
+	Rule string `json:"rule,omitempty"`
+	// Identifiers are the event's identifiers, strongest first (KindBlocked).
+	Identifiers []string `json:"identifiers,omitempty"`
 	// EventID is the event that caused the change.
 	EventID string `json:"event_id"`
 	// At is the event time of that event.

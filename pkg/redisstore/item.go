@@ -7,12 +7,15 @@ import (
 )
 
 // NewItem builds the item for a prepared event read from source at offset:
-// identifiers strongest first under rules, the candidate id of a profile
-// the event may create, and the event's profile updates.
-func NewItem(source string, offset int64, e *event.Event, rules identity.Rules) Item {
-	ids := make([]event.Identifier, len(e.Identifiers))
-	copy(ids, e.Identifiers)
-	rules.Sort(ids)
+// its usable identifiers strongest first under the policy (blocked values
+// left out), the candidate id of a profile the event may create, and the
+// event's profile updates. ok is false when every identifier is blocked:
+// such an event can join nobody.
+func NewItem(source string, offset int64, e *event.Event, policy *identity.Policy) (it Item, ok bool) {
+	ids, _ := policy.Usable(e.Identifiers)
+	if len(ids) == 0 {
+		return Item{}, false
+	}
 	strs := make([]string, len(ids))
 	for i, id := range ids {
 		strs[i] = id.String()
@@ -25,5 +28,5 @@ func NewItem(source string, offset int64, e *event.Event, rules identity.Rules) 
 		CandidateID: identity.CandidateID(e.Tenant, e.EventID),
 		Identifiers: strs,
 		Updates:     profile.Updates(e),
-	}
+	}, true
 }

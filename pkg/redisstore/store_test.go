@@ -36,7 +36,11 @@ func ev(t testing.TB, tenant, id, channel string, at time.Time, ids ...string) *
 
 // item turns an event into a store item read from source at offset.
 func item(source string, offset int64, e *event.Event) redisstore.Item {
-	return redisstore.NewItem(source, offset, e, identity.DefaultRules())
+	it, ok := redisstore.NewItem(source, offset, e, identity.MustCompile(identity.DefaultRules()))
+	if !ok {
+		panic("event has only blocked identifiers")
+	}
+	return it
 }
 
 func TestIntegrationCrossChannelJourneyIsOneProfile(t *testing.T) {
