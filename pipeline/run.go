@@ -48,7 +48,7 @@ func Run(ctx context.Context, cfg Config, stages []string, log *slog.Logger, reg
 	)
 	if has(StageResolver) || has(StageAPI) {
 		if err := waitFor(ctx, log, "redis", func(ctx context.Context) (err error) {
-			rs, err = redisstore.New(ctx, cfg.Redis)
+			rs, err = OpenRedis(ctx, cfg)
 			return err
 		}); err != nil {
 			return err
@@ -138,4 +138,14 @@ func waitFor(ctx context.Context, log *slog.Logger, name string, connect func(co
 		case <-time.After(time.Second):
 		}
 	}
+}
+
+// OpenRedis connects to the configured Redis with the configured identity
+// rules.
+func OpenRedis(ctx context.Context, cfg Config) (*redisstore.Store, error) {
+	policy, err := cfg.Identity.Compile()
+	if err != nil {
+		return nil, err
+	}
+	return redisstore.New(ctx, cfg.Redis, policy)
 }

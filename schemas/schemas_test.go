@@ -120,7 +120,10 @@ func TestSchemasMatchTheGoTypes(t *testing.T) {
 	profileAll, profileRequired := jsonFields(t, profile.Profile{})
 	identitySchema := load(t, "identity.schema.json")
 	recordAll, recordRequired := jsonFields(t, identity.Record{})
-	kinds := []string{string(identity.KindCreated), string(identity.KindLinked), string(identity.KindMerged)}
+	var kinds []string
+	for _, k := range identity.Kinds {
+		kinds = append(kinds, string(k))
+	}
 
 	tests := []struct {
 		name      string

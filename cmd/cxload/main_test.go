@@ -100,6 +100,7 @@ func TestPost(t *testing.T) {
 		cancel   bool
 		wantErr  string // "" for success
 		requests int
+		accepted int // when wantErr is set
 	}{
 		{name: "accepted", requests: 1},
 		{
@@ -109,6 +110,15 @@ func TestPost(t *testing.T) {
 			},
 			wantErr:  "collector answered 400: invalid batch: item 2 has no type",
 			requests: 1,
+		},
+		{
+			name: "a batch accepted in part",
+			answer: func(int, received) (int, string) {
+				return http.StatusBadRequest, `{"error":"1 of 3 messages rejected, 2 accepted","accepted":2,"errors":[{"index":2,"field":"timestamp","reason":"in the future"}]}`
+			},
+			wantErr:  "collector answered 400",
+			requests: 1,
+			accepted: 2,
 		},
 		{
 			name:     "unauthorized is not retried",
@@ -144,12 +154,15 @@ func TestPost(t *testing.T) {
 			if tt.cancel {
 				cancel()
 			}
-			err := post(ctx, srv.Client(), srv.URL, "web-key", msgs)
+			accepted, err := post(ctx, srv.Client(), srv.URL, "web-key", msgs)
 			switch {
 			case tt.wantErr == "" && err != nil:
 				t.Fatalf("post: %v", err)
 			case tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)):
 				t.Fatalf("post: error %v, want one containing %q", err, tt.wantErr)
+			}
+			if want := map[bool]int{true: len(msgs), false: tt.accepted}[tt.wantErr == ""]; accepted != want {
+				t.Errorf("post accepted %d, want %d", accepted, want)
 			}
 			reqs := c.received()
 			if len(reqs) != tt.requests {
@@ -229,17 +242,23 @@ func TestSend(t *testing.T) {
 		batch       int
 		concurrency int
 		reject      string // channel whose batches the collector refuses
+		partial     string // channel whose batches the collector accepts but for the last item
 	}{
-		{"batches of one", 1, 1, ""},
-		{"batches of seven, four in flight", 7, 4, ""},
-		{"one batch per channel", len(pop.Messages), 2, ""},
-		{"a refused channel counts as failed", 5, 3, "store"},
+		{"batches of one", 1, 1, "", ""},
+		{"batches of seven, four in flight", 7, 4, "", ""},
+		{"one batch per channel", len(pop.Messages), 2, "", ""},
+		{"a refused channel counts as failed", 5, 3, "store", ""},
+		{"items refused from a batch count as failed", 5, 3, "", "web"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			c := &collector{answer: func(_ int, r received) (int, string) {
-				if r.user == "key-"+tt.reject {
+				switch r.user {
+				case "key-" + tt.reject:
 					return http.StatusBadRequest, "refused"
+				case "key-" + tt.partial:
+					n := len(r.body.Batch)
+					return http.StatusBadRequest, fmt.Sprintf(`{"error":"1 of %d messages rejected","accepted":%d,"errors":[{"index":%d,"reason":"bad"}]}`, n, n-1, n-1)
 				}
 				return http.StatusOK, "{}"
 			}}
@@ -252,6 +271,9 @@ func TestSend(t *testing.T) {
 				t.Fatalf("population has no %s messages to refuse", tt.reject)
 			}
 			wantFailed := int64(perChannel[tt.reject])
+			if tt.partial != "" {
+				wantFailed = int64((perChannel[tt.partial] + tt.batch - 1) / tt.batch) // one per batch
+			}
 			if sent != int64(len(pop.Messages))-wantFailed || failed != wantFailed {
 				t.Errorf("send = (sent %d, failed %d), want (%d, %d)", sent, failed, int64(len(pop.Messages))-wantFailed, wantFailed)
 			}

@@ -12,12 +12,11 @@ import (
 	"github.com/cxstream/cxstream/pipeline"
 	"github.com/cxstream/cxstream/pkg/chstore"
 	"github.com/cxstream/cxstream/pkg/profile"
-	"github.com/cxstream/cxstream/pkg/redisstore"
 )
 
 // printProfile prints the profile REF resolves to, as JSON.
 func printProfile(ctx context.Context, cfg pipeline.Config, tenant, ref string, stdout io.Writer) error {
-	rs, err := redisstore.New(ctx, cfg.Redis)
+	rs, err := pipeline.OpenRedis(ctx, cfg)
 	if err != nil {
 		return err
 	}
@@ -34,7 +33,7 @@ func printProfile(ctx context.Context, cfg pipeline.Config, tenant, ref string, 
 // printTimeline prints the cross-channel timeline of the profile REF
 // resolves to, one event a line.
 func printTimeline(ctx context.Context, cfg pipeline.Config, tenant, ref string, limit int, stdout io.Writer) error {
-	rs, err := redisstore.New(ctx, cfg.Redis)
+	rs, err := pipeline.OpenRedis(ctx, cfg)
 	if err != nil {
 		return err
 	}
@@ -79,7 +78,7 @@ type Stats struct {
 }
 
 func printStats(ctx context.Context, cfg pipeline.Config, tenant string, stdout io.Writer) error {
-	rs, err := redisstore.New(ctx, cfg.Redis)
+	rs, err := pipeline.OpenRedis(ctx, cfg)
 	if err != nil {
 		return err
 	}

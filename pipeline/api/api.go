@@ -25,10 +25,11 @@ type Profiles interface {
 	Resolve(ctx context.Context, tenant, ref string) (string, profile.State, error)
 }
 
-// Timelines reads a profile's timeline, including events recorded under
-// profiles merged into it.
+// Timelines reads from ClickHouse a profile's timeline and its identity
+// history, each including what was recorded under profiles merged into it.
 type Timelines interface {
 	Timeline(ctx context.Context, tenant, profileID string, q chstore.TimelineQuery) (chstore.TimelinePage, error)
+	IdentityHistory(ctx context.Context, tenant, profileID string, limit int) (chstore.History, error)
 }
 
 // API serves the Profile API.
@@ -61,6 +62,7 @@ func (a *API) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v1/profiles/{ref}", a.auth("profile", a.getProfile))
 	mux.HandleFunc("GET /v1/profiles/{ref}/events", a.auth("events", a.getEvents))
+	mux.HandleFunc("GET /v1/profiles/{ref}/identity", a.auth("identity", a.getIdentity))
 	return mux
 }
 

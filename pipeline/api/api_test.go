@@ -4,14 +4,17 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/cxstream/cxstream/pkg/chstore"
+	"github.com/cxstream/cxstream/pkg/identity"
 	"github.com/cxstream/cxstream/pkg/profile"
 	"github.com/cxstream/cxstream/pkg/redisstore"
 )
@@ -20,8 +23,10 @@ import (
 // adapters are tested against Redis and ClickHouse in their own packages and
 // in the end-to-end test.
 type fakeStore struct {
-	down bool
-	q    chstore.TimelineQuery
+	down   bool // Redis
+	chDown bool // ClickHouse
+	q      chstore.TimelineQuery
+	limit  int
 }
 
 func (f *fakeStore) Resolve(_ context.Context, tenant, ref string) (string, profile.State, error) {
@@ -39,9 +44,23 @@ func (f *fakeStore) Resolve(_ context.Context, tenant, ref string) (string, prof
 func (f *fakeStore) Timeline(_ context.Context, tenant, id string, q chstore.TimelineQuery) (chstore.TimelinePage, error) {
 	f.q = q
 	if q.Limit > chstore.MaxLimit {
-		return chstore.TimelinePage{}, chstore.ErrBadQuery
+		return chstore.TimelinePage{}, fmt.Errorf("%w: limit must be between 1 and %d", chstore.ErrBadQuery, chstore.MaxLimit)
 	}
 	return chstore.TimelinePage{Events: []chstore.TimelineEvent{{EventID: "e1", ProfileID: id, Channel: "web"}}}, nil
+}
+
+func (f *fakeStore) IdentityHistory(_ context.Context, tenant, id string, limit int) (chstore.History, error) {
+	f.limit = limit
+	switch {
+	case f.chDown:
+		return chstore.History{}, errors.New("dial tcp: connection refused")
+	case limit > chstore.MaxHistoryLimit:
+		return chstore.History{}, fmt.Errorf("%w: limit must be between 1 and %d", chstore.ErrBadQuery, chstore.MaxHistoryLimit)
+	}
+	return chstore.History{ProfileIDs: []string{id}, Records: []identity.Record{
+		{Kind: identity.KindCreated, Tenant: tenant, ProfileID: id, EventID: "e1", At: time.UnixMilli(1).UTC()},
+		{Kind: identity.KindLinked, Tenant: tenant, ProfileID: id, Identifier: "email:jane@example.com", EventID: "e1", At: time.UnixMilli(1).UTC()},
+	}}, nil
 }
 
 func TestAPI(t *testing.T) {
@@ -55,26 +74,35 @@ func TestAPI(t *testing.T) {
 	defer srv.Close()
 	for _, tc := range []struct {
 		name, path, token string
-		down              bool
+		down, chDown      bool
 		code              int
 		body              string
 	}{
-		{"by identifier", "/v1/profiles/email:jane@example.com", "acme-token-0123456789", false, 200, `"profile_id":"p-1"`},
-		{"by id", "/v1/profiles/p-1", "acme-token-0123456789", false, 200, `"events":3`},
-		{"no token", "/v1/profiles/p-1", "", false, 401, "bearer token"},
-		{"wrong token", "/v1/profiles/p-1", "acme-token-0123456780", false, 401, "bearer token"},
-		{"other tenant cannot read", "/v1/profiles/p-1", "other-token-0123456789", false, 404, "no profile"},
-		{"unknown", "/v1/profiles/email:nobody@example.com", "acme-token-0123456789", false, 404, "no profile"},
-		{"bad reference", "/v1/profiles/email:broken", "acme-token-0123456789", false, 400, "bad profile reference"},
-		{"store down", "/v1/profiles/p-1", "acme-token-0123456789", true, 503, "unavailable"},
-		{"timeline", "/v1/profiles/p-1/events?channel=web&limit=5&from=2026-01-01T00:00:00Z", "acme-token-0123456789", false, 200, `"event_id":"e1"`},
-		{"timeline bad time", "/v1/profiles/p-1/events?from=yesterday", "acme-token-0123456789", false, 400, "from: must be an RFC 3339"},
-		{"timeline bad limit", "/v1/profiles/p-1/events?limit=ten", "acme-token-0123456789", false, 400, "limit"},
-		{"timeline limit too large", "/v1/profiles/p-1/events?limit=5000", "acme-token-0123456789", false, 400, "bad timeline query"},
-		{"timeline unknown", "/v1/profiles/email:nobody@example.com/events", "acme-token-0123456789", false, 404, "no profile"},
+		{"by identifier", "/v1/profiles/email:jane@example.com", "acme-token-0123456789", false, false, 200, `"profile_id":"p-1"`},
+		{"by id", "/v1/profiles/p-1", "acme-token-0123456789", false, false, 200, `"events":3`},
+		{"no token", "/v1/profiles/p-1", "", false, false, 401, "bearer token"},
+		{"wrong token", "/v1/profiles/p-1", "acme-token-0123456780", false, false, 401, "bearer token"},
+		{"other tenant cannot read", "/v1/profiles/p-1", "other-token-0123456789", false, false, 404, "no profile"},
+		{"unknown", "/v1/profiles/email:nobody@example.com", "acme-token-0123456789", false, false, 404, "no profile"},
+		{"bad reference", "/v1/profiles/email:broken", "acme-token-0123456789", false, false, 400, "bad profile reference"},
+		{"store down", "/v1/profiles/p-1", "acme-token-0123456789", true, false, 503, "unavailable"},
+		{"timeline", "/v1/profiles/p-1/events?channel=web&limit=5&from=2026-01-01T00:00:00Z", "acme-token-0123456789", false, false, 200, `"event_id":"e1"`},
+		{"timeline bad time", "/v1/profiles/p-1/events?from=yesterday", "acme-token-0123456789", false, false, 400, "from: must be an RFC 3339"},
+		{"timeline bad limit", "/v1/profiles/p-1/events?limit=ten", "acme-token-0123456789", false, false, 400, "limit"},
+		{"timeline limit too large", "/v1/profiles/p-1/events?limit=5000", "acme-token-0123456789", false, false, 400, "bad query: limit"},
+		{"timeline unknown", "/v1/profiles/email:nobody@example.com/events", "acme-token-0123456789", false, false, 404, "no profile"},
+		{"identity", "/v1/profiles/email:jane@example.com/identity?limit=50", "acme-token-0123456789", false, false, 200, `"how":"identifier_linked"`},
+		{"identity no token", "/v1/profiles/p-1/identity", "", false, false, 401, "bearer token"},
+		{"identity other tenant", "/v1/profiles/p-1/identity", "other-token-0123456789", false, false, 404, "no profile"},
+		{"identity unknown", "/v1/profiles/email:nobody@example.com/identity", "acme-token-0123456789", false, false, 404, "no profile"},
+		{"identity bad reference", "/v1/profiles/email:broken/identity", "acme-token-0123456789", false, false, 400, "bad profile reference"},
+		{"identity bad limit", "/v1/profiles/p-1/identity?limit=all", "acme-token-0123456789", false, false, 400, "limit"},
+		{"identity limit too large", "/v1/profiles/p-1/identity?limit=100000", "acme-token-0123456789", false, false, 400, "bad query: limit"},
+		{"identity profile store down", "/v1/profiles/p-1/identity", "acme-token-0123456789", true, false, 503, "profile store unavailable"},
+		{"identity history store down", "/v1/profiles/p-1/identity", "acme-token-0123456789", false, true, 503, "identity history store unavailable"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			store.down = tc.down
+			store.down, store.chDown = tc.down, tc.chDown
 			req, _ := http.NewRequest(http.MethodGet, srv.URL+tc.path, nil)
 			if tc.token != "" {
 				req.Header.Set("Authorization", "Bearer "+tc.token)
@@ -93,6 +121,9 @@ func TestAPI(t *testing.T) {
 			}
 			if tc.name == "timeline" && (store.q.Channel != "web" || store.q.Limit != 5 || store.q.From.IsZero()) {
 				t.Errorf("timeline query not passed on: %+v", store.q)
+			}
+			if tc.name == "identity" && store.limit != 50 {
+				t.Errorf("identity history limit = %d, want 50 passed on", store.limit)
 			}
 		})
 	}

@@ -1,7 +1,8 @@
 // Package api is the Profile API: look a customer up by any identifier or
-// profile id (from Redis) and read their cross-channel timeline (from
-// ClickHouse). Requests authenticate with a bearer token that belongs to one
-// tenant; a token never reads another tenant's data.
+// profile id (from Redis), read their cross-channel timeline and the identity
+// history that explains their identifiers (from ClickHouse). Requests
+// authenticate with a bearer token that belongs to one tenant; a token never
+// reads another tenant's data.
 package api
 
 import (

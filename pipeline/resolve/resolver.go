@@ -28,13 +28,13 @@ type Store interface {
 
 // Resolver is the resolver stage.
 type Resolver struct {
-	cfg   Config
-	kafka kafkaio.Config
+	cfg    Config
+	kafka  kafkaio.Config
 	policy *identity.Policy
 	store  Store
-	log   *slog.Logger
-	m     *metrics
-	now   func() time.Time
+	log    *slog.Logger
+	m      *metrics
+	now    func() time.Time
 }
 
 // New returns a resolver; Run starts it.

@@ -55,6 +55,9 @@ func TestDecodeRecord(t *testing.T) {
 		wantErr string
 	}{
 		{"merge", `{"kind":"profiles_merged","tenant":"t1","profile_id":"a","from_profile_id":"b","aliases":["b"],"event_id":"e","at":"2026-01-02T15:04:05Z"}`, ""},
+		{"merge blocked by a rule", `{"kind":"merge_blocked","tenant":"t1","profile_id":"a","from_profile_id":"b","identifier":"email:x@example.com","rule":"limit:email","identifiers":["user_id:u","email:x@example.com"],"event_id":"e","at":"2026-01-02T15:04:05Z"}`, ""},
+		{"unlinked: in no profile", `{"kind":"identifier_unlinked","tenant":"t1","profile_id":"","from_profile_id":"b","identifier":"email:x@example.com","rule":"rederive","event_id":"e","at":"2026-01-02T15:04:05Z"}`, ""},
+		{"linked without profile", `{"kind":"identifier_linked","tenant":"t1","profile_id":"","identifier":"email:x@example.com","event_id":"e","at":"2026-01-02T15:04:05Z"}`, "profile_id: required"},
 		{"not JSON", `[`, "decode identity record"},
 		{"no kind", `{"tenant":"t1","profile_id":"a","event_id":"e","at":"2026-01-02T15:04:05Z"}`, "kind: required"},
 		{"no time", `{"kind":"profile_created","tenant":"t1","profile_id":"a","event_id":"e"}`, "at:"},

@@ -47,6 +47,12 @@ func CheckEvent(r event.Resolved) error {
 }
 
 // CheckRecord reports why rec cannot be stored in cx_identity, or nil.
+//
+// profile_id is required except for the kinds that may concern no profile:
+// identifier_unlinked (the identifier is in none; from_profile_id names the
+// one it left) and merge_blocked (the identifier dropped by a rule may belong
+// to no profile when a component is re-derived). Kinds this version does not
+// know are stored as they are.
 func CheckRecord(rec identity.Record) error {
 	var errs []error
 	if rec.Tenant == "" {
@@ -55,7 +61,7 @@ func CheckRecord(rec identity.Record) error {
 	if rec.Kind == "" {
 		errs = append(errs, errors.New("kind: required"))
 	}
-	if rec.ProfileID == "" {
+	if rec.ProfileID == "" && rec.Kind != identity.KindUnlinked && rec.Kind != identity.KindBlocked {
 		errs = append(errs, errors.New("profile_id: required"))
 	}
 	if err := checkTime("at", rec.At); err != nil {

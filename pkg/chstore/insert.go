@@ -18,7 +18,7 @@ const (
 	insertEvents = `INSERT INTO cx_events (tenant, event_id, profile_id, channel, type, name,
  event_time, event_time_ms, received_at, id_types, id_values, traits, properties, context)`
 	insertIdentity = `INSERT INTO cx_identity (tenant, kind, profile_id, from_profile_id, identifier,
- aliases, event_id, at, at_ms)`
+ aliases, rule, identifiers, event_id, at, at_ms)`
 	insertAliases = `INSERT INTO cx_profile_aliases (tenant, alias_id, profile_id, version)`
 )
 
@@ -50,10 +50,11 @@ func (s *Store) InsertEvents(ctx context.Context, rs []event.Resolved) error {
 	})
 }
 
-// InsertIdentity writes recs to cx_identity as one batch and, for
-// profiles_merged records, one row per alias to cx_profile_aliases as a
-// second batch. Retrying after an error is safe: both tables collapse
-// identical rows and the queries do not depend on the collapse.
+// InsertIdentity writes recs to cx_identity as one batch (every field of a
+// record, rule and identifiers included) and, for profiles_merged records, one
+// row per alias to cx_profile_aliases as a second batch. Retrying after an
+// error is safe: both tables collapse identical rows and the queries do not
+// depend on the collapse.
 func (s *Store) InsertIdentity(ctx context.Context, recs []identity.Record) error {
 	if len(recs) == 0 {
 		return nil
@@ -69,13 +70,10 @@ func (s *Store) InsertIdentity(ctx context.Context, recs []identity.Record) erro
 	}
 	err := s.sendBatch(ctx, "cx_identity", insertIdentity, len(recs), func(b driver.Batch) error {
 		for _, rec := range recs {
-			aliases := rec.Aliases
-			if aliases == nil {
-				aliases = []string{}
-			}
 			at := rec.At.UTC()
 			if err := b.Append(rec.Tenant, string(rec.Kind), rec.ProfileID, rec.FromProfileID,
-				rec.Identifier, aliases, rec.EventID, at, at.UnixMilli()); err != nil {
+				rec.Identifier, nonNil(rec.Aliases), rec.Rule, nonNil(rec.Identifiers),
+				rec.EventID, at, at.UnixMilli()); err != nil {
 				return fmt.Errorf("append identity record of event %s: %w", rec.EventID, err)
 			}
 		}
@@ -98,6 +96,15 @@ func (s *Store) InsertIdentity(ctx context.Context, recs []identity.Record) erro
 		}
 		return nil
 	})
+}
+
+// nonNil returns s, or an empty slice for nil: an Array column needs a
+// value.
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
 }
 
 // sendBatch prepares one INSERT, lets fill append the rows and sends it. The

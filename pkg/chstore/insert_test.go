@@ -85,6 +85,20 @@ func TestCheckRecord(t *testing.T) {
 		err.Error() != "tenant: required; kind: required; profile_id: required; at: required" {
 		t.Fatalf("CheckRecord(empty) = %v", err)
 	}
+	for _, kind := range []identity.Kind{identity.KindUnlinked, identity.KindBlocked} {
+		r := good
+		r.Kind, r.ProfileID, r.FromProfileID, r.Identifier = kind, "", "p", "email:x@example.com"
+		if err := CheckRecord(r); err != nil {
+			t.Errorf("CheckRecord(%s without profile_id) = %v", kind, err)
+		}
+	}
+	for _, kind := range []identity.Kind{identity.KindCreated, identity.KindLinked, identity.KindMerged, identity.KindMoved} {
+		r := good
+		r.Kind, r.ProfileID = kind, ""
+		if err := CheckRecord(r); err == nil {
+			t.Errorf("CheckRecord(%s without profile_id) accepted", kind)
+		}
+	}
 }
 
 func TestTimelineSQLBindsEveryValue(t *testing.T) {

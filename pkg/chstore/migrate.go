@@ -2,9 +2,11 @@ package chstore
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io/fs"
 	"path"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -35,7 +37,8 @@ type Migration struct {
 }
 
 // Migrations reads NNNN_name.sql files from fsys (the root or a clickhouse/
-// directory in it) in version order. Versions must be unique.
+// directory in it) in version order. Versions must be unique, and an ALTER
+// TABLE statement must add exactly one column (see Migrate).
 func Migrations(fsys fs.FS) ([]Migration, error) {
 	dir := "."
 	if fi, err := fs.Stat(fsys, "clickhouse"); err == nil && fi.IsDir() {
@@ -62,6 +65,11 @@ func Migrations(fsys fs.FS) ([]Migration, error) {
 		if err != nil {
 			return nil, fmt.Errorf("read migration %s: %w", base, err)
 		}
+		for i, stmt := range SplitStatements(string(b)) {
+			if _, err := parseAlter(stmt); err != nil {
+				return nil, fmt.Errorf("migration %s statement %d: %w", base, i+1, err)
+			}
+		}
 		ms = append(ms, Migration{Version: uint32(v), Name: name, File: base, SQL: string(b)})
 	}
 	slices.SortFunc(ms, func(a, b Migration) int { return int(a.Version) - int(b.Version) })
@@ -73,6 +81,12 @@ func Migrations(fsys fs.FS) ([]Migration, error) {
 // all its statements succeeded, and returns the files it applied. Running it
 // again applies nothing. A migration that fails half-way is not recorded and
 // is re-run whole next time, which is why its statements must be idempotent.
+//
+// CREATE TABLE IF NOT EXISTS makes a creation idempotent. ClickHouse 18.16
+// has no ADD COLUMN IF NOT EXISTS, so the runner provides it: a statement
+// "ALTER TABLE t ADD COLUMN c ..." (one column per statement, which
+// Migrations enforces) is skipped when t already has a column c. It does not
+// compare the column's type: a column is added once, by one migration.
 //
 // Two processes migrating at the same moment may both apply a migration;
 // with idempotent statements the result is the same, and the version is
@@ -100,6 +114,13 @@ func (s *Store) migrate(ctx context.Context, ms []Migration) ([]string, error) {
 			continue
 		}
 		for i, stmt := range SplitStatements(m.SQL) {
+			skip, err := s.alreadyApplied(ctx, stmt)
+			if err != nil {
+				return applied, fmt.Errorf("apply migration %s statement %d: %w", m.File, i+1, err)
+			}
+			if skip {
+				continue
+			}
 			if err := s.conn.Exec(ctx, stmt); err != nil {
 				return applied, fmt.Errorf("apply migration %s statement %d: %w", m.File, i+1, err)
 			}
@@ -135,4 +156,72 @@ func (s *Store) appliedVersions(ctx context.Context) (map[uint32]bool, error) {
 		return nil, fmt.Errorf("read cx_schema_migrations: %w", err)
 	}
 	return done, nil
+}
+
+// addColumn is the one ALTER form migrations may use. Names are plain or
+// backquoted identifiers of the current database.
+var addColumn = regexp.MustCompile("(?is)^ALTER\\s+TABLE\\s+`?(\\w+)`?\\s+ADD\\s+COLUMN\\s+`?(\\w+)`?\\s+(.*)$")
+
+// alterAdd is a parsed "ALTER TABLE table ADD COLUMN column ...".
+type alterAdd struct{ table, column string }
+
+// parseAlter returns the table and column of an ALTER TABLE ... ADD COLUMN
+// statement, nil for a statement that is not an ALTER, and an error for any
+// other ALTER: the runner can re-run only single-column additions safely.
+func parseAlter(stmt string) (*alterAdd, error) {
+	fields := strings.Fields(stmt)
+	if len(fields) == 0 || !strings.EqualFold(fields[0], "ALTER") {
+		return nil, nil
+	}
+	m := addColumn.FindStringSubmatch(stmt)
+	if m == nil || strings.EqualFold(m[2], "IF") {
+		return nil, errors.New("an ALTER must read ALTER TABLE t ADD COLUMN c ... (18.16 has no IF NOT EXISTS; the runner skips columns that exist)")
+	}
+	if topLevelComma(m[3]) {
+		return nil, fmt.Errorf("ALTER TABLE %s adds more than one column or runs more than one command: write one ADD COLUMN per statement", m[1])
+	}
+	return &alterAdd{table: m[1], column: m[2]}, nil
+}
+
+// topLevelComma reports whether s has a comma outside parentheses and
+// quotes, that is, a second command of an ALTER.
+func topLevelComma(s string) bool {
+	depth := 0
+	var quote rune
+	escaped := false
+	for _, r := range s {
+		switch {
+		case escaped:
+			escaped = false
+		case quote != 0:
+			if r == '\\' {
+				escaped = true
+			} else if r == quote {
+				quote = 0
+			}
+		case r == '\'' || r == '"' || r == '`':
+			quote = r
+		case r == '(' || r == '[':
+			depth++
+		case r == ')' || r == ']':
+			depth--
+		case r == ',' && depth == 0:
+			return true
+		}
+	}
+	return false
+}
+
+// alreadyApplied reports whether stmt is an ADD COLUMN whose column exists.
+func (s *Store) alreadyApplied(ctx context.Context, stmt string) (bool, error) {
+	add, err := parseAlter(stmt)
+	if err != nil || add == nil {
+		return false, err
+	}
+	var n uint64
+	if err := s.conn.QueryRow(ctx, `SELECT count() FROM system.columns
+WHERE database = currentDatabase() AND table = ? AND name = ?`, add.table, add.column).Scan(&n); err != nil {
+		return false, fmt.Errorf("look up column %s.%s: %w", add.table, add.column, err)
+	}
+	return n > 0, nil
 }

@@ -14,6 +14,18 @@ import (
 // migrated, and drops the database when the test ends.
 func openTestStore(t testing.TB) *Store {
 	t.Helper()
+	s := openEmptyStore(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := s.Migrate(ctx); err != nil {
+		t.Fatalf("migrate: %v", err)
+	}
+	return s
+}
+
+// openEmptyStore is openTestStore without the migrations.
+func openEmptyStore(t testing.TB) *Store {
+	t.Helper()
 	cfg := Default()
 	cfg.Addr = testenv.ClickHouse(t)
 	cfg.Database = "cxstream_test_" + randomHex(6)
@@ -31,9 +43,6 @@ func openTestStore(t testing.TB) *Store {
 		}
 		s.Close()
 	})
-	if _, err := s.Migrate(ctx); err != nil {
-		t.Fatalf("migrate: %v", err)
-	}
 	return s
 }
 

@@ -11,9 +11,10 @@ import (
 	"github.com/cxstream/cxstream/pkg/event"
 )
 
-// ErrBadQuery marks errors caused by the caller's query (a limit out of range,
-// a cursor this server did not issue); an HTTP API answers them with 400.
-var ErrBadQuery = errors.New("bad timeline query")
+// ErrBadQuery marks errors caused by the caller's timeline or identity-history
+// query (a limit out of range, a cursor this server did not issue); an HTTP
+// API answers them with 400.
+var ErrBadQuery = errors.New("bad query")
 
 // Timeline page sizes.
 const (

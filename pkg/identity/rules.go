@@ -187,7 +187,14 @@ func (r Rules) Compile() (*Policy, error) {
 func compilePatterns(field string, pats []string) ([]*regexp.Regexp, error) {
 	out := make([]*regexp.Regexp, 0, len(pats))
 	for i, pat := range pats {
-		re, err := regexp.Compile(`^(?:` + pat + `)$`)
+		// Check pat on its own first: "x)|(y" is no regular expression,
+		// but anchored it would compile and match every value starting
+		// with x.
+		_, err := regexp.Compile(pat)
+		var re *regexp.Regexp
+		if err == nil {
+			re, err = regexp.Compile(`^(?:` + pat + `)$`)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("%s[%d]: %q is not a valid regular expression: %v", field, i, pat, err)
 		}

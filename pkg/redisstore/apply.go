@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/cxstream/cxstream/pkg/identity"
@@ -18,13 +19,12 @@ type Item struct {
 	Source string
 	Offset int64
 	// EventID and EventMS are the event's id and event time (unix ms).
+	// A profile the event creates gets the id identity.CandidateID(tenant,
+	// EventID), so a replay creates the same id.
 	EventID string
 	EventMS int64
-	// CandidateID becomes the profile id if the event creates a profile
-	// (identity.CandidateID: derived from tenant and event id, so a replay
-	// creates the same id).
-	CandidateID string
-	// Identifiers are "type:value", strongest first.
+	// Identifiers are the usable (normalised, not blocked) identifiers,
+	// "type:value", strongest first under the store's policy; at least one.
 	Identifiers []string
 	// Updates fold the event into its profile.
 	Updates []profile.Update
@@ -61,12 +61,14 @@ type Result struct {
 	// items, the changes recorded when they were first applied).
 	Records []identity.Record
 	// Profiles holds the current state of every live profile the batch
-	// touched.
+	// touched (structural fields left out).
 	Profiles map[string]profile.State
+	// Rederived counts the components re-derived in canonical order
+	// because an event arrived late into a component with blocked merges.
+	Rederived int
 }
 
 type luaBatch struct {
-	Keep   int              `json:"keep"`
 	First  map[string]int64 `json:"first"`
 	Events []luaEvent       `json:"events"`
 }
@@ -75,26 +77,40 @@ type luaEvent struct {
 	S   string   `json:"s"`
 	O   int64    `json:"o"`
 	E   string   `json:"e"`
-	C   string   `json:"c"`
 	T   int64    `json:"t"`
 	IDs []string `json:"ids"`
 	U   []string `json:"u"`
 }
 
+// luaRules are the identity rules as the script reads them.
+type luaRules struct {
+	Lim   map[string]int `json:"lim"`
+	DL    int            `json:"dl"`
+	Pri   map[string]int `json:"pri"`
+	DP    int            `json:"dp"`
+	Cap   int            `json:"cap"`
+	Win   int64          `json:"win"`
+	Keep  int            `json:"keep"`
+	Edges int            `json:"edges"`
+}
+
 type luaRecord struct {
-	K identity.Kind `json:"k"`
-	P string        `json:"p"`
-	F string        `json:"f"`
-	I string        `json:"i"`
-	A list[string]  `json:"a"`
-	E string        `json:"e"`
-	T int64         `json:"t"`
+	K   identity.Kind `json:"k"`
+	P   string        `json:"p"`
+	F   string        `json:"f"`
+	I   string        `json:"i"`
+	R   string        `json:"r"`
+	IDs list[string]  `json:"ids"`
+	A   list[string]  `json:"a"`
+	E   string        `json:"e"`
+	T   int64         `json:"t"`
 }
 
 type luaResult struct {
 	R  [][2]string             `json:"r"`
 	ID list[luaRecord]         `json:"id"`
 	P  map[string]list[string] `json:"p"`
+	X  int                     `json:"x"`
 }
 
 // list decodes a JSON array, and also {} which is how Redis's cjson encodes
@@ -116,7 +132,7 @@ func (s *Store) Apply(ctx context.Context, tenant string, items []Item) (*Result
 	if len(items) == 0 {
 		return &Result{Profiles: map[string]profile.State{}}, nil
 	}
-	b := luaBatch{Keep: s.cfg.DedupWindow, First: map[string]int64{}, Events: make([]luaEvent, len(items))}
+	b := luaBatch{First: map[string]int64{}, Events: make([]luaEvent, len(items))}
 	for i, it := range items {
 		if first, ok := b.First[it.Source]; !ok || it.Offset < first {
 			b.First[it.Source] = it.Offset
@@ -125,14 +141,17 @@ func (s *Store) Apply(ctx context.Context, tenant string, items []Item) (*Result
 		for _, up := range it.Updates {
 			u = append(u, up.Field, up.Value)
 		}
-		b.Events[i] = luaEvent{S: it.Source, O: it.Offset, E: it.EventID, C: it.CandidateID, T: it.EventMS, IDs: it.Identifiers, U: u}
+		if len(it.Identifiers) == 0 {
+			return nil, fmt.Errorf("event %s has no usable identifier", it.EventID)
+		}
+		b.Events[i] = luaEvent{S: it.Source, O: it.Offset, E: it.EventID, T: it.EventMS, IDs: it.Identifiers, U: u}
 	}
 	arg, err := json.Marshal(b)
 	if err != nil {
 		return nil, fmt.Errorf("encode batch: %w", err)
 	}
 	p := prefix(tenant)
-	out, err := s.resolve.Run(ctx, s.rdb, []string{p + "meta"}, p, arg).Text()
+	out, err := s.resolve.Run(ctx, s.rdb, []string{p + "meta"}, p, arg, s.rules, tenant).Text()
 	if err != nil {
 		return nil, fmt.Errorf("run resolve script for tenant %s: %w", tenant, err)
 	}
@@ -144,9 +163,10 @@ func (s *Store) Apply(ctx context.Context, tenant string, items []Item) (*Result
 		return nil, fmt.Errorf("resolve script returned %d outcomes for %d events", len(lr.R), len(items))
 	}
 	res := &Result{
-		Outcomes: make([]Outcome, len(items)),
-		Records:  make([]identity.Record, len(lr.ID)),
-		Profiles: make(map[string]profile.State, len(lr.P)),
+		Outcomes:  make([]Outcome, len(items)),
+		Records:   make([]identity.Record, len(lr.ID)),
+		Profiles:  make(map[string]profile.State, len(lr.P)),
+		Rederived: lr.X,
 	}
 	for i, r := range lr.R {
 		res.Outcomes[i] = Outcome{Status: Status(r[0]), ProfileID: r[1]}
@@ -154,15 +174,34 @@ func (s *Store) Apply(ctx context.Context, tenant string, items []Item) (*Result
 	for i, r := range lr.ID {
 		res.Records[i] = identity.Record{
 			Kind: r.K, Tenant: tenant, ProfileID: r.P, FromProfileID: r.F, Identifier: r.I,
-			Aliases: r.A, EventID: r.E, At: time.UnixMilli(r.T).UTC(),
+			Rule: r.R, Identifiers: r.IDs, Aliases: r.A, EventID: r.E, At: time.UnixMilli(r.T).UTC(),
 		}
 	}
 	for id, flat := range lr.P {
-		st := make(profile.State, len(flat)/2)
-		for j := 0; j+1 < len(flat); j += 2 {
-			st[flat[j]] = flat[j+1]
-		}
-		res.Profiles[id] = st
+		res.Profiles[id] = stateOf(flat)
 	}
 	return res, nil
+}
+
+// stateOf builds a profile state from HGETALL's flat field/value list,
+// leaving out the structural fields ("_" prefix) only the script uses.
+func stateOf(flat []string) profile.State {
+	st := make(profile.State, len(flat)/2)
+	for j := 0; j+1 < len(flat); j += 2 {
+		if !strings.HasPrefix(flat[j], "_") {
+			st[flat[j]] = flat[j+1]
+		}
+	}
+	return st
+}
+
+// encodeRules turns the policy and the store's limits into the script's
+// rules argument.
+func encodeRules(p *identity.Policy, cfg Config) (string, error) {
+	b, err := json.Marshal(luaRules{
+		Lim: p.Limits(), DL: p.DefaultLimit(), Pri: p.Priorities(), DP: p.DefaultPriority(),
+		Cap: p.MaxIdentifiers(), Win: cfg.DedupWindow.Milliseconds(), Keep: cfg.DedupMaxIDs,
+		Edges: cfg.RederiveMaxEdges,
+	})
+	return string(b), err
 }

@@ -13,6 +13,7 @@ package redisstore
 import (
 	"errors"
 	"fmt"
+	"time"
 )
 
 // Config is how cxstream reaches Redis and sizes its state.
@@ -22,16 +23,26 @@ type Config struct {
 	Username string `yaml:"username"`
 	Password string `yaml:"password"`
 	DB       int    `yaml:"db"`
-	// DedupWindow is how many recent event ids each profile remembers, to
-	// recognise client retries that resend an event id. Memory: about 60
-	// bytes per id, so at most DedupWindow*60 bytes per profile (15 KiB at
-	// the default 256), and only for profiles with that many events.
-	DedupWindow int `yaml:"dedup_window"`
+	// DedupWindow is how long (in event time) the event ids of an anchor
+	// (an event's strongest identifier) are remembered, to recognise client
+	// retries that resend an event id. Kafka redelivery needs no window:
+	// the per-partition watermark catches it.
+	DedupWindow time.Duration `yaml:"dedup_window"`
+	// DedupMaxIDs caps the ids remembered per anchor whatever their age,
+	// so that memory stays bounded: about 60 bytes per id, at most
+	// DedupMaxIDs*60 bytes per anchor (240 KiB at the default 4,096), and
+	// only for anchors with that many events in the window.
+	DedupMaxIDs int `yaml:"dedup_max_ids"`
+	// RederiveMaxEdges is the largest component (distinct identifier sets)
+	// that is re-derived in canonical order when an event arrives late into
+	// a component whose rules blocked a merge. Larger components take the
+	// late event in arrival order and are counted in the "capped" metric.
+	RederiveMaxEdges int `yaml:"rederive_max_edges"`
 }
 
 // Default returns the configuration for a local Redis.
 func Default() Config {
-	return Config{Addr: "127.0.0.1:6379", DedupWindow: 256}
+	return Config{Addr: "127.0.0.1:6379", DedupWindow: 7 * 24 * time.Hour, DedupMaxIDs: 4096, RederiveMaxEdges: 20000}
 }
 
 // Validate checks the configuration.
@@ -40,8 +51,14 @@ func (c Config) Validate() error {
 	if c.Addr == "" {
 		errs = append(errs, errors.New("redis.addr: required (CXSTREAM_REDIS_ADDR), e.g. 127.0.0.1:6379"))
 	}
-	if c.DedupWindow < 1 {
-		errs = append(errs, fmt.Errorf("redis.dedup_window: must be >= 1, got %d", c.DedupWindow))
+	if c.DedupWindow < time.Second {
+		errs = append(errs, fmt.Errorf("redis.dedup_window: must be at least 1s, got %s", c.DedupWindow))
+	}
+	if c.DedupMaxIDs < 1 {
+		errs = append(errs, fmt.Errorf("redis.dedup_max_ids: must be >= 1, got %d", c.DedupMaxIDs))
+	}
+	if c.RederiveMaxEdges < 1 {
+		errs = append(errs, fmt.Errorf("redis.rederive_max_edges: must be >= 1, got %d", c.RederiveMaxEdges))
 	}
 	return errors.Join(errs...)
 }

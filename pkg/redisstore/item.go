@@ -8,8 +8,7 @@ import (
 
 // NewItem builds the item for a prepared event read from source at offset:
 // its usable identifiers strongest first under the policy (blocked values
-// left out), the candidate id of a profile the event may create, and the
-// event's profile updates. ok is false when every identifier is blocked:
+// left out) and the event's profile updates. ok is false when every identifier is blocked:
 // such an event can join nobody.
 func NewItem(source string, offset int64, e *event.Event, policy *identity.Policy) (it Item, ok bool) {
 	ids, _ := policy.Usable(e.Identifiers)
@@ -25,7 +24,6 @@ func NewItem(source string, offset int64, e *event.Event, policy *identity.Polic
 		Offset:      offset,
 		EventID:     e.EventID,
 		EventMS:     e.EventTime.UnixMilli(),
-		CandidateID: identity.CandidateID(e.Tenant, e.EventID),
 		Identifiers: strs,
 		Updates:     profile.Updates(e),
 	}, true

@@ -6,10 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 
 	"github.com/redis/go-redis/v9"
 
 	"github.com/cxstream/cxstream/pkg/event"
+	"github.com/cxstream/cxstream/pkg/identity"
 	"github.com/cxstream/cxstream/pkg/profile"
 )
 
@@ -29,12 +31,22 @@ type Store struct {
 	rdb     *redis.Client
 	resolve *redis.Script
 	cfg     Config
+	policy  *identity.Policy
+	rules   string // the policy as the script's argument
 }
 
-// New connects to Redis and checks that it answers.
-func New(ctx context.Context, cfg Config) (*Store, error) {
+// New connects to Redis and checks that it answers. Resolution follows
+// policy (identity rules); nil means identity.DefaultRules.
+func New(ctx context.Context, cfg Config, policy *identity.Policy) (*Store, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
+	}
+	if policy == nil {
+		policy = identity.MustCompile(identity.DefaultRules())
+	}
+	rules, err := encodeRules(policy, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("encode identity rules: %w", err)
 	}
 	rdb := redis.NewClient(&redis.Options{
 		Addr:     cfg.Addr,
@@ -46,7 +58,7 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 		rdb.Close()
 		return nil, fmt.Errorf("reach redis at %s: %w", cfg.Addr, err)
 	}
-	return &Store{rdb: rdb, resolve: redis.NewScript(resolveLua), cfg: cfg}, nil
+	return &Store{rdb: rdb, resolve: redis.NewScript(resolveLua), cfg: cfg, policy: policy, rules: rules}, nil
 }
 
 // Close closes the connections.
@@ -68,7 +80,11 @@ func (s *Store) Profile(ctx context.Context, tenant, id string) (string, profile
 			return "", nil, fmt.Errorf("read profile: %w", err)
 		}
 		if len(fields) > 0 {
-			return id, profile.State(fields), nil
+			flat := make([]string, 0, 2*len(fields))
+			for f, v := range fields {
+				flat = append(flat, f, v)
+			}
+			return id, stateOf(flat), nil
 		}
 		next, err := s.rdb.HGet(ctx, p+"fwd", id).Result()
 		if errors.Is(err, redis.Nil) {
@@ -83,9 +99,11 @@ func (s *Store) Profile(ctx context.Context, tenant, id string) (string, profile
 }
 
 // Lookup returns the profile an identifier belongs to. The identifier is
-// normalised first, so "Jane@Example.com " finds email:jane@example.com.
+// normalised first under the policy, so "Jane@Example.com " finds
+// email:jane@example.com. An identifier that every event had dropped (a
+// rule kept it out of every profile) is not found.
 func (s *Store) Lookup(ctx context.Context, tenant string, id event.Identifier) (string, profile.State, error) {
-	v, err := event.Normalize(id.Type, id.Value)
+	v, err := s.policy.Normalize(id.Type, id.Value)
 	if err != nil {
 		return "", nil, fmt.Errorf("%w: %s %v", ErrBadRef, id.Type, err)
 	}
@@ -96,6 +114,9 @@ func (s *Store) Lookup(ctx context.Context, tenant string, id event.Identifier) 
 	}
 	if err != nil {
 		return "", nil, fmt.Errorf("look up identifier: %w", err)
+	}
+	if strings.HasPrefix(pid, "~") {
+		return "", nil, ErrNotFound
 	}
 	return s.Profile(ctx, tenant, pid)
 }

@@ -110,8 +110,8 @@ func TestIntegrationRedeliveryIsExactlyOnce(t *testing.T) {
 	ctx := context.Background()
 	t0 := time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
 	batch := []redisstore.Item{
-		item("in/0", 10, ev(t, tenant, "a", "web", t0, "anonymous_id:x")),
-		item("in/0", 11, ev(t, tenant, "b", "web", t0.Add(time.Minute), "anonymous_id:x", "email:a@b.co")),
+		item("in/0", 10, ev(t, tenant, "a", "web", t0, "anonymous_id:anon-x")),
+		item("in/0", 11, ev(t, tenant, "b", "web", t0.Add(time.Minute), "anonymous_id:anon-x", "email:a@b.co")),
 		item("in/1", 5, ev(t, tenant, "c", "store", t0.Add(2*time.Minute), "email:a@b.co")),
 	}
 	first, err := s.Apply(ctx, tenant, batch)

@@ -8,20 +8,65 @@
 // in the mobile app, a loyalty sign-up in a store that ties a phone number to
 // the email, purchases at the till by phone number, support calls, email
 // engagement and survey answers. Some visitors never identify.
+//
+// On top of that the population carries the identity hazards that merge
+// protection exists for (each a share in Config):
+//   - shared devices: two known customers of one household use the same
+//     family tablet (its device_id in the app, its browser's anonymous_id
+//     on the web), each logged in as themselves. They are two people; the
+//     tablet's identifiers belong to neither alone (Population.Shared);
+//   - junk identifiers from broken integrations: anonymousId "undefined" or
+//     "null", the email "test@test.com", the all-zero device id. They always
+//     travel with a real identifier of the person (an event with junk only
+//     is refused by the collector) and identify nobody (Population.Junk);
+//   - a second email: a work address next to the personal one, both the
+//     person's own;
+//   - phone-only events: a customer outside the store's loyalty programme
+//     leaves a phone number in their online account and is then seen by a
+//     till or the call center by that number only, sometimes before the
+//     account knows the number.
+//
+// The ground truth stays exact: every identifier a message carries is one
+// person's (Person.Identifiers), shared by named people (Population.Shared),
+// or junk (Population.Junk); and a correct resolver with merge protection
+// ends with one profile per person. Accuracy (see Score) measures how close a
+// resolver comes.
 package synth
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"sort"
 	"time"
 
 	"github.com/google/uuid"
+
+	"github.com/cxstream/cxstream/pkg/event"
+	"github.com/cxstream/cxstream/pkg/tracking"
 )
 
 // Channels the generator produces, one write key each.
 var Channels = []string{"web", "mobile", "store", "call_center", "email", "survey"}
+
+// Hazards, as named in Person.Hazards and Message.Hazard.
+const (
+	HazardSharedDevice = "shared_device"
+	HazardJunk         = "junk"
+	HazardSecondEmail  = "second_email"
+	HazardPhoneOnly    = "phone_only"
+)
+
+// Junk identifier values that broken integrations send ("type:value", as the
+// pipeline normalises them). The default identity rules block all of them.
+const (
+	JunkAnonymousUndefined = "anonymous_id:undefined"
+	JunkAnonymousNull      = "anonymous_id:null"
+	JunkEmail              = "email:test@test.com"
+	JunkDevice             = "device_id:00000000-0000-0000-0000-000000000000"
+)
 
 // Config shapes the population.
 type Config struct {
@@ -33,11 +78,62 @@ type Config struct {
 	// KnownShare is the share of people who identify themselves (the rest
 	// stay anonymous web visitors).
 	KnownShare float64
+
+	// SharedDeviceShare is the share of known customers who share a family
+	// tablet with another known customer (households of two).
+	SharedDeviceShare float64
+	// JunkShare is the share of all people with one message from a broken
+	// integration that adds a junk identifier.
+	JunkShare float64
+	// SecondEmailShare is the share of known customers who also use a work
+	// email address.
+	SecondEmailShare float64
+	// PhoneOnlyShare is the share of known customers outside the store's
+	// loyalty programme (about half of them) who add a phone number to their
+	// online account and are seen by a till or the call center by that
+	// number only.
+	PhoneOnlyShare float64
 }
 
-// Default is a few hundred people over the last 30 days.
+// Default is a few hundred people over the last 30 days, with every hazard.
 func Default() Config {
-	return Config{People: 300, Seed: 1, Start: time.Now().UTC().Add(-30 * 24 * time.Hour), Span: 30 * 24 * time.Hour, KnownShare: 0.6}
+	return Config{
+		People: 300, Seed: 1, Start: time.Now().UTC().Add(-30 * 24 * time.Hour), Span: 30 * 24 * time.Hour,
+		KnownShare:        0.6,
+		SharedDeviceShare: 0.08,
+		JunkShare:         0.1,
+		SecondEmailShare:  0.15,
+		PhoneOnlyShare:    0.2,
+	}
+}
+
+// NoHazards returns cfg with every hazard share set to 0.
+func (c Config) NoHazards() Config {
+	c.SharedDeviceShare, c.JunkShare, c.SecondEmailShare, c.PhoneOnlyShare = 0, 0, 0, 0
+	return c
+}
+
+// Validate checks the configuration.
+func (c Config) Validate() error {
+	var errs []error
+	if c.People < 0 {
+		errs = append(errs, fmt.Errorf("people: must be >= 0, got %d", c.People))
+	}
+	if c.Span < 2 {
+		errs = append(errs, fmt.Errorf("span: must be positive, got %s", c.Span))
+	}
+	for _, s := range []struct {
+		name string
+		v    float64
+	}{
+		{"known share", c.KnownShare}, {"shared device share", c.SharedDeviceShare}, {"junk share", c.JunkShare},
+		{"second email share", c.SecondEmailShare}, {"phone-only share", c.PhoneOnlyShare},
+	} {
+		if !(s.v >= 0 && s.v <= 1) {
+			errs = append(errs, fmt.Errorf("%s: must be between 0 and 1, got %v", s.name, s.v))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // Message is one tracking call of one person on one channel.
@@ -48,6 +144,8 @@ type Message struct {
 	// Body is the Segment message JSON (type, messageId, ids, event...).
 	Body map[string]any
 	At   time.Time
+	// Hazard names the identity hazard the message is part of, if any.
+	Hazard string
 }
 
 // Person is one generated customer.
@@ -55,29 +153,102 @@ type Person struct {
 	Index int
 	Name  string
 	Email string // empty for anonymous visitors
-	Phone string // set for customers who shop in a store
-	// Identifiers lists every identifier the person used, "type:value",
-	// as the pipeline normalises them.
+	Phone string // set for customers who shop in a store or give a phone online
+	// WorkEmail is a second address of the person's own, if they have one.
+	WorkEmail string `json:",omitempty"`
+	// Identifiers lists every identifier that is this person's alone,
+	// "type:value", as the pipeline normalises them. Shared and junk
+	// identifiers are not listed.
 	Identifiers []string
+	// Shared lists the identifiers of the household tablet the person uses
+	// with SharesWith (another person's index); they belong to no one person.
+	Shared     []string `json:",omitempty"`
+	SharesWith []int    `json:",omitempty"`
+	// Hazards names the identity hazards in the person's journey.
+	Hazards []string `json:",omitempty"`
 }
 
 // Population is the generated people and their messages, in time order.
 type Population struct {
 	People   []Person
 	Messages []Message
+	// Junk lists the junk identifiers the messages carry, sorted: they
+	// identify nobody.
+	Junk []string
+	// Shared maps each identifier that several people used (a household
+	// tablet) to those people's indexes, in order.
+	Shared map[string][]int
 }
 
-// Generate builds the population.
+// household is a family tablet: its app's device id and its browser's
+// anonymous id.
+type household struct {
+	device, browser string
+	members         []int
+}
+
+// Generate builds the population. The same Config always gives the same
+// population.
 func Generate(cfg Config) Population {
 	rng := rand.New(rand.NewPCG(cfg.Seed, 0x5eed))
-	var pop Population
-	for i := range cfg.People {
-		p, msgs := journey(rng, cfg, i)
-		pop.People = append(pop.People, p)
-		pop.Messages = append(pop.Messages, msgs...)
+	known := make([]bool, cfg.People)
+	for i := range known {
+		known[i] = rng.Float64() < cfg.KnownShare
 	}
+	homes := households(rng, cfg, known)
+	pop := Population{Shared: map[string][]int{}}
+	junk := map[string]bool{}
+	for i := range cfg.People {
+		g := &journey{rng: rng, cfg: cfg, i: i, junk: junk}
+		g.run(known[i], homes[i])
+		g.fit(cfg.Start.Add(cfg.Span))
+		pop.People = append(pop.People, g.p)
+		pop.Messages = append(pop.Messages, g.msgs...)
+		for _, id := range g.p.Shared {
+			pop.Shared[id] = append(pop.Shared[id], i)
+		}
+	}
+	pop.Junk = slices.Sorted(func(yield func(string) bool) {
+		for id := range junk {
+			if !yield(id) {
+				return
+			}
+		}
+	})
 	sort.SliceStable(pop.Messages, func(a, b int) bool { return pop.Messages[a].At.Before(pop.Messages[b].At) })
 	return pop
+}
+
+// households pairs known customers into households that share a tablet:
+// walking the known customers in order, each one not yet paired starts a
+// household with the next with probability q, which makes the share of
+// paired customers 2q/(1+q) = SharedDeviceShare.
+func households(rng *rand.Rand, cfg Config, known []bool) map[int]*household {
+	homes := map[int]*household{}
+	var ks []int
+	for i, k := range known {
+		if k {
+			ks = append(ks, i)
+		}
+	}
+	s := cfg.SharedDeviceShare
+	if s <= 0 {
+		return homes
+	}
+	q := s / (2 - s)
+	for k := 0; k+1 < len(ks); k++ {
+		a, b := ks[k], ks[k+1]
+		if homes[a] != nil || rng.Float64() >= q {
+			continue
+		}
+		h := &household{
+			device:  uuid.NewSHA1(uuid.NameSpaceURL, fmt.Appendf(nil, "tablet/%d/%d", cfg.Seed, a)).String(),
+			browser: uuid.NewSHA1(uuid.NameSpaceURL, fmt.Appendf(nil, "tablet-browser/%d/%d", cfg.Seed, a)).String(),
+			members: []int{a, b},
+		}
+		homes[a], homes[b] = h, h
+	}
+	return homes
 }
 
 var (
@@ -93,103 +264,293 @@ var (
 )
 
 // journey draws one person's interactions.
-func journey(rng *rand.Rand, cfg Config, i int) (Person, []Message) {
-	name := firstNames[rng.IntN(len(firstNames))] + " " + lastNames[rng.IntN(len(lastNames))]
-	p := Person{Index: i, Name: name}
-	var msgs []Message
-	t := cfg.Start.Add(time.Duration(rng.Int64N(int64(cfg.Span) / 2)))
-	step := func() time.Time {
-		t = t.Add(time.Duration(1+rng.IntN(36*60)) * time.Minute)
-		return t
+type journey struct {
+	rng  *rand.Rand
+	cfg  Config
+	i    int
+	junk map[string]bool // junk identifiers used, population-wide
+
+	p      Person
+	msgs   []Message
+	t      time.Time
+	hazard string // of the messages being added
+}
+
+// fit compresses a journey that runs past end towards its first message,
+// keeping the order, so that no interaction lies in the future of a
+// population that ends now (the collector refuses those).
+func (g *journey) fit(end time.Time) {
+	if len(g.msgs) == 0 || !g.msgs[len(g.msgs)-1].At.After(end) {
+		return
 	}
-	add := func(channel string, at time.Time, body map[string]any) {
-		body["messageId"] = uuid.NewSHA1(uuid.NameSpaceOID, fmt.Appendf(nil, "%d/%d/%d", cfg.Seed, i, len(msgs))).String()
-		body["timestamp"] = at.Format(time.RFC3339Nano)
-		msgs = append(msgs, Message{Channel: channel, Person: i, Body: body, At: at})
+	first := g.msgs[0].At
+	scale := float64(end.Sub(first)) / float64(g.msgs[len(g.msgs)-1].At.Sub(first))
+	for k := range g.msgs {
+		m := &g.msgs[k]
+		m.At = first.Add(time.Duration(float64(m.At.Sub(first)) * scale)).Truncate(time.Millisecond)
+		m.Body["timestamp"] = m.At.Format(time.RFC3339Nano)
 	}
+}
+
+// step advances the person's clock by up to a day and a half.
+func (g *journey) step() time.Time {
+	g.t = g.t.Add(time.Duration(1+g.rng.IntN(36*60)) * time.Minute)
+	return g.t
+}
+
+// add appends a message at the next step.
+func (g *journey) add(channel string, body map[string]any) {
+	at := g.step()
+	body["messageId"] = uuid.NewSHA1(uuid.NameSpaceOID, fmt.Appendf(nil, "%d/%d/%d", g.cfg.Seed, g.i, len(g.msgs))).String()
+	body["timestamp"] = at.Format(time.RFC3339Nano)
+	g.msgs = append(g.msgs, Message{Channel: channel, Person: g.i, Body: body, At: at, Hazard: g.hazard})
+}
+
+func (g *journey) own(ids ...string) { g.p.Identifiers = append(g.p.Identifiers, ids...) }
+
+func (g *journey) flag(hazard string) {
+	if !slices.Contains(g.p.Hazards, hazard) {
+		g.p.Hazards = append(g.p.Hazards, hazard)
+	}
+}
+
+func (g *journey) product() (string, string, float64) {
+	pr := products[g.rng.IntN(len(products))]
+	return pr.SKU, pr.Name, pr.Price
+}
+
+func (g *journey) run(known bool, home *household) {
+	rng, cfg, i := g.rng, g.cfg, g.i
+	g.p = Person{Index: i, Name: firstNames[rng.IntN(len(firstNames))] + " " + lastNames[rng.IntN(len(lastNames))]}
+	g.t = cfg.Start.Add(time.Duration(rng.Int64N(int64(cfg.Span) / 2)))
+	junk := rng.Float64() < cfg.JunkShare
+
 	anon := uuid.NewSHA1(uuid.NameSpaceURL, fmt.Appendf(nil, "anon/%d/%d", cfg.Seed, i)).String()
-	p.Identifiers = append(p.Identifiers, "anonymous_id:"+anon)
+	g.own("anonymous_id:" + anon)
 	// Anonymous browsing on the web.
 	for range 1 + rng.IntN(5) {
 		page := pages[rng.IntN(len(pages))]
-		add("web", step(), map[string]any{"type": "page", "anonymousId": anon, "name": page,
+		g.add("web", map[string]any{"type": "page", "anonymousId": anon, "name": page,
 			"properties": map[string]any{"path": "/" + page}, "context": map[string]any{"userAgent": "Mozilla/5.0", "ip": "198.51.100.7"}})
 	}
-	if rng.Float64() >= cfg.KnownShare {
-		return p, msgs // stays anonymous
+	if !known {
+		if junk {
+			// A newsletter form whose test address was never taken out
+			// sends it with the visitor's own anonymous id.
+			g.junkMessage(JunkEmail, "web", map[string]any{"type": "track", "anonymousId": anon, "event": "Newsletter Subscribed",
+				"context": map[string]any{"traits": map[string]any{"email": "test@test.com"}}})
+		}
+		return // stays anonymous
 	}
 
-	p.Email = fmt.Sprintf("customer%d@example.com", i)
+	g.p.Email = fmt.Sprintf("customer%d@example.com", i)
 	userID := fmt.Sprintf("u-%05d", i)
 	device := uuid.NewSHA1(uuid.NameSpaceURL, fmt.Appendf(nil, "device/%d/%d", cfg.Seed, i)).String()
-	p.Identifiers = append(p.Identifiers, "email:"+p.Email, "user_id:"+userID)
+	mobileAnon := uuid.NewSHA1(uuid.NameSpaceURL, fmt.Appendf(nil, "mobile/%d/%d", cfg.Seed, i)).String()
+	g.own("email:"+g.p.Email, "user_id:"+userID)
 
 	// Sign-up on the web: the anonymous visitor becomes known.
-	add("web", step(), map[string]any{"type": "identify", "anonymousId": anon, "userId": userID,
-		"traits": map[string]any{"email": p.Email, "name": p.Name, "plan": "free"}})
+	g.add("web", map[string]any{"type": "identify", "anonymousId": anon, "userId": userID,
+		"traits": map[string]any{"email": g.p.Email, "name": g.p.Name, "plan": "free"}})
 	// The mobile app: another device, logged in.
-	if rng.IntN(3) > 0 {
-		p.Identifiers = append(p.Identifiers, "device_id:"+device)
-		mobileAnon := uuid.NewSHA1(uuid.NameSpaceURL, fmt.Appendf(nil, "mobile/%d/%d", cfg.Seed, i)).String()
-		p.Identifiers = append(p.Identifiers, "anonymous_id:"+mobileAnon)
+	mobile := rng.IntN(3) > 0
+	if mobile {
+		g.own("device_id:"+device, "anonymous_id:"+mobileAnon)
 		// The app is used anonymously first; the login then merges that
 		// profile into the known one.
-		add("mobile", step(), map[string]any{"type": "track", "anonymousId": mobileAnon, "event": "Application Opened",
+		g.add("mobile", map[string]any{"type": "track", "anonymousId": mobileAnon, "event": "Application Opened",
 			"context": map[string]any{"device": map[string]any{"id": device, "type": "ios"}}})
-		add("mobile", step(), map[string]any{"type": "identify", "anonymousId": mobileAnon, "userId": userID,
-			"traits": map[string]any{"email": p.Email}, "context": map[string]any{"device": map[string]any{"id": device, "type": "ios"}}})
+		g.add("mobile", map[string]any{"type": "identify", "anonymousId": mobileAnon, "userId": userID,
+			"traits": map[string]any{"email": g.p.Email}, "context": map[string]any{"device": map[string]any{"id": device, "type": "ios"}}})
 		for range 1 + rng.IntN(4) {
-			pr := products[rng.IntN(len(products))]
-			add("mobile", step(), map[string]any{"type": "track", "userId": userID, "event": "Product Viewed",
-				"properties": map[string]any{"sku": pr.SKU, "name": pr.Name, "price": pr.Price},
+			sku, name, price := g.product()
+			g.add("mobile", map[string]any{"type": "track", "userId": userID, "event": "Product Viewed",
+				"properties": map[string]any{"sku": sku, "name": name, "price": price},
 				"context":    map[string]any{"device": map[string]any{"id": device}}})
 		}
+	}
+	if home != nil {
+		g.tablet(home, userID)
+	}
+	if rng.Float64() < cfg.SecondEmailShare {
+		g.secondEmail(userID)
 	}
 	// The store: loyalty sign-up ties the phone to the email, then purchases
 	// at the till by phone number only.
 	if rng.IntN(2) == 0 {
-		p.Phone = fmt.Sprintf("+4915%09d", 100000000+i)
-		p.Identifiers = append(p.Identifiers, "phone:"+p.Phone)
-		order := func() {
-			pr := products[rng.IntN(len(products))]
-			qty := 1 + rng.IntN(2)
-			add("store", step(), map[string]any{"type": "track", "event": "Order Completed",
-				"context":    map[string]any{"traits": map[string]any{"phone": formatLocal(p.Phone)}},
-				"properties": map[string]any{"order_id": fmt.Sprintf("POS-%d-%d", i, len(msgs)), "revenue": pr.Price * float64(qty), "currency": "EUR", "products": []any{map[string]any{"sku": pr.SKU, "quantity": qty}}}})
-		}
+		g.p.Phone = fmt.Sprintf("+4915%09d", 100000000+i)
+		g.own("phone:" + g.p.Phone)
 		if rng.IntN(2) == 0 {
-			order() // bought by phone before joining the loyalty programme
+			g.storeOrder() // bought by phone before joining the loyalty programme
 		}
-		add("store", step(), map[string]any{"type": "identify", "userId": userID,
-			"traits": map[string]any{"email": p.Email, "phone": formatLocal(p.Phone), "store": "Berlin Mitte"}})
+		g.add("store", map[string]any{"type": "identify", "userId": userID,
+			"traits": map[string]any{"email": g.p.Email, "phone": formatLocal(g.p.Phone), "store": "Berlin Mitte"}})
 		for range rng.IntN(3) {
-			order()
+			g.storeOrder()
 		}
 		// Support calls come in by phone.
 		if rng.IntN(2) == 0 {
-			reason := reasons[rng.IntN(len(reasons))]
-			add("call_center", step(), map[string]any{"type": "track", "event": "Ticket Opened",
-				"context": map[string]any{"traits": map[string]any{"phone": p.Phone}}, "properties": map[string]any{"reason": reason, "priority": "normal"}})
-			add("call_center", step(), map[string]any{"type": "track", "event": "Ticket Solved",
-				"context": map[string]any{"traits": map[string]any{"phone": p.Phone}}, "properties": map[string]any{"reason": reason, "satisfaction": 1 + rng.IntN(5)}})
+			g.supportCall()
 		}
-	} else if rng.IntN(2) == 0 {
-		// Online order after the sign-up.
-		pr := products[rng.IntN(len(products))]
-		add("web", step(), map[string]any{"type": "track", "userId": userID, "anonymousId": anon, "event": "Order Completed",
-			"properties": map[string]any{"order_id": fmt.Sprintf("WEB-%d", i), "revenue": pr.Price, "currency": "EUR"}})
+	} else {
+		if rng.IntN(2) == 0 {
+			// Online order after the sign-up.
+			sku, _, price := g.product()
+			g.add("web", map[string]any{"type": "track", "userId": userID, "anonymousId": anon, "event": "Order Completed",
+				"properties": map[string]any{"order_id": fmt.Sprintf("WEB-%d", i), "revenue": price, "currency": "EUR",
+					"products": []any{map[string]any{"sku": sku, "quantity": 1}}}})
+		}
+		if rng.Float64() < cfg.PhoneOnlyShare {
+			g.phoneOnly(userID)
+		}
 	}
 	// Email engagement and a survey answer.
 	for range rng.IntN(3) {
-		add("email", step(), map[string]any{"type": "track", "event": "Email Opened",
-			"context": map[string]any{"traits": map[string]any{"email": p.Email}}, "properties": map[string]any{"campaign": "spring-sale"}})
+		g.add("email", map[string]any{"type": "track", "event": "Email Opened",
+			"context": map[string]any{"traits": map[string]any{"email": g.p.Email}}, "properties": map[string]any{"campaign": "spring-sale"}})
 	}
 	if rng.IntN(3) == 0 {
-		add("survey", step(), map[string]any{"type": "track", "event": "Survey Responded",
-			"context":    map[string]any{"traits": map[string]any{"email": p.Email}},
+		g.add("survey", map[string]any{"type": "track", "event": "Survey Responded",
+			"context":    map[string]any{"traits": map[string]any{"email": g.p.Email}},
 			"properties": map[string]any{"survey": "nps", "score": rng.IntN(11), "comment": "Schneller Versand, gerne wieder!"}})
 	}
-	return p, msgs
+	if junk {
+		g.knownJunk(userID, mobile, device, mobileAnon)
+	}
+}
+
+// storeOrder is a purchase at the till, keyed by the phone number only.
+func (g *journey) storeOrder() {
+	sku, _, price := g.product()
+	qty := 1 + g.rng.IntN(2)
+	g.add("store", map[string]any{"type": "track", "event": "Order Completed",
+		"context":    map[string]any{"traits": map[string]any{"phone": formatLocal(g.p.Phone)}},
+		"properties": map[string]any{"order_id": fmt.Sprintf("POS-%d-%d", g.i, len(g.msgs)), "revenue": price * float64(qty), "currency": "EUR", "products": []any{map[string]any{"sku": sku, "quantity": qty}}}})
+}
+
+// supportCall is a call-center ticket, keyed by the phone number only.
+func (g *journey) supportCall() {
+	reason := reasons[g.rng.IntN(len(reasons))]
+	g.add("call_center", map[string]any{"type": "track", "event": "Ticket Opened",
+		"context": map[string]any{"traits": map[string]any{"phone": g.p.Phone}}, "properties": map[string]any{"reason": reason, "priority": "normal"}})
+	g.add("call_center", map[string]any{"type": "track", "event": "Ticket Solved",
+		"context": map[string]any{"traits": map[string]any{"phone": g.p.Phone}}, "properties": map[string]any{"reason": reason, "satisfaction": 1 + g.rng.IntN(5)}})
+}
+
+// tablet is the household's family tablet: some anonymous browsing in its
+// browser, a login there, and the app on it, each time as this person.
+func (g *journey) tablet(h *household, userID string) {
+	g.hazard = HazardSharedDevice
+	defer func() { g.hazard = "" }()
+	g.flag(HazardSharedDevice)
+	g.p.Shared = []string{"anonymous_id:" + h.browser, "device_id:" + h.device}
+	for _, m := range h.members {
+		if m != g.i {
+			g.p.SharesWith = append(g.p.SharesWith, m)
+		}
+	}
+	tabletCtx := func() map[string]any {
+		return map[string]any{"userAgent": "Mozilla/5.0 (iPad; CPU OS 17_4 like Mac OS X)", "ip": "198.51.100.23"}
+	}
+	for range 1 + g.rng.IntN(2) {
+		page := pages[g.rng.IntN(len(pages))]
+		g.add("web", map[string]any{"type": "page", "anonymousId": h.browser, "name": page,
+			"properties": map[string]any{"path": "/" + page}, "context": tabletCtx()})
+	}
+	g.add("web", map[string]any{"type": "identify", "anonymousId": h.browser, "userId": userID,
+		"traits": map[string]any{"email": g.p.Email}, "context": tabletCtx()})
+	appCtx := func() map[string]any {
+		return map[string]any{"device": map[string]any{"id": h.device, "type": "ios", "model": "iPad13,16"}}
+	}
+	g.add("mobile", map[string]any{"type": "identify", "userId": userID, "traits": map[string]any{"email": g.p.Email}, "context": appCtx()})
+	sku, name, price := g.product()
+	g.add("mobile", map[string]any{"type": "track", "userId": userID, "event": "Product Viewed",
+		"properties": map[string]any{"sku": sku, "name": name, "price": price}, "context": appCtx()})
+}
+
+// secondEmail adds a work address: a B2B newsletter reaches it, and the
+// customer adds it to their account (written as they typed it).
+func (g *journey) secondEmail(userID string) {
+	g.hazard = HazardSecondEmail
+	defer func() { g.hazard = "" }()
+	g.flag(HazardSecondEmail)
+	g.p.WorkEmail = fmt.Sprintf("customer%d@work.example.org", g.i)
+	g.own("email:" + g.p.WorkEmail)
+	open := func() {
+		g.add("email", map[string]any{"type": "track", "event": "Email Opened",
+			"context": map[string]any{"traits": map[string]any{"email": g.p.WorkEmail}}, "properties": map[string]any{"campaign": "pro-team-newsletter"}})
+	}
+	if g.rng.IntN(2) == 0 {
+		open() // before the account knows the address
+	}
+	typed := fmt.Sprintf(" Customer%d@Work.Example.org", g.i)
+	g.add("web", map[string]any{"type": "track", "userId": userID, "event": "Work Email Added",
+		"context": map[string]any{"traits": map[string]any{"email": typed}}})
+	for range g.rng.IntN(2) {
+		open()
+	}
+}
+
+// phoneOnly gives a customer outside the loyalty programme a phone number
+// on their online account and a till purchase or a support call by that
+// number only, before or after the account knows it.
+func (g *journey) phoneOnly(userID string) {
+	g.hazard = HazardPhoneOnly
+	defer func() { g.hazard = "" }()
+	g.flag(HazardPhoneOnly)
+	g.p.Phone = fmt.Sprintf("+4915%09d", 100000000+g.i)
+	g.own("phone:" + g.p.Phone)
+	byPhone := func() {
+		if g.rng.IntN(2) == 0 {
+			g.storeOrder()
+		} else {
+			g.supportCall()
+		}
+	}
+	early := g.rng.IntN(2) == 0
+	if early {
+		byPhone()
+	}
+	g.add("web", map[string]any{"type": "identify", "userId": userID,
+		"traits": map[string]any{"phone": formatIntl(g.p.Phone)}})
+	if !early {
+		byPhone()
+	}
+}
+
+// knownJunk adds one message of a known customer from a broken integration:
+// a server-side tag that renders a missing anonymous id as "undefined" or
+// "null", a CRM sync that fills missing emails with a test address, or an
+// app build that sends the all-zero device id.
+func (g *journey) knownJunk(userID string, mobile bool, device, mobileAnon string) {
+	kinds := []string{JunkAnonymousUndefined, JunkAnonymousNull, JunkEmail}
+	if mobile {
+		kinds = append(kinds, JunkDevice)
+	}
+	switch kind := kinds[g.rng.IntN(len(kinds))]; kind {
+	case JunkAnonymousUndefined, JunkAnonymousNull:
+		value := "undefined"
+		if kind == JunkAnonymousNull {
+			value = "null"
+		}
+		sku, _, price := g.product()
+		g.junkMessage(kind, "web", map[string]any{"type": "track", "userId": userID, "anonymousId": value, "event": "Checkout Started",
+			"properties": map[string]any{"revenue": price, "currency": "EUR", "products": []any{map[string]any{"sku": sku, "quantity": 1}}}})
+	case JunkEmail:
+		g.junkMessage(kind, "web", map[string]any{"type": "identify", "userId": userID,
+			"traits": map[string]any{"email": "test@test.com", "source": "crm-sync"}})
+	case JunkDevice:
+		g.junkMessage(kind, "mobile", map[string]any{"type": "track", "userId": userID, "anonymousId": mobileAnon, "event": "Application Backgrounded",
+			"context": map[string]any{"device": map[string]any{"id": "00000000-0000-0000-0000-000000000000", "type": "ios"}}})
+	}
+}
+
+func (g *journey) junkMessage(id, channel string, body map[string]any) {
+	g.hazard = HazardJunk
+	g.flag(HazardJunk)
+	g.junk[id] = true
+	g.add(channel, body)
+	g.hazard = ""
 }
 
 // formatLocal writes an E.164 number the way a till would print it, so
@@ -198,13 +559,58 @@ func formatLocal(e164 string) string {
 	return "00" + e164[1:3] + " " + e164[3:6] + " " + e164[6:]
 }
 
+// formatIntl writes an E.164 number the way people type it into a web form.
+func formatIntl(e164 string) string {
+	return e164[:3] + " " + e164[3:6] + "-" + e164[6:]
+}
+
 // JSON encodes a message body.
 func (m Message) JSON() []byte {
 	b, _ := json.Marshal(m.Body) // maps of strings, numbers and slices always encode
 	return b
 }
 
+// ID returns the message's messageId, the event id it gets in the pipeline.
+func (m Message) ID() string {
+	id, _ := m.Body["messageId"].(string)
+	return id
+}
+
+// Identifiers returns the identifiers the collector reads from the message,
+// normalised, in its order (pkg/tracking's mapping).
+func (m Message) Identifiers() ([]event.Identifier, error) {
+	msg, err := tracking.DecodeMessage(m.JSON())
+	if err != nil {
+		return nil, err
+	}
+	e, err := tracking.Map(msg, tracking.Source{Tenant: "synth", Channel: m.Channel}, m.At)
+	if err != nil {
+		return nil, err
+	}
+	return e.Identifiers, nil
+}
+
+// Hazards counts the people per hazard (Person.Hazards).
+func (p Population) Hazards() map[string]int {
+	n := map[string]int{HazardSharedDevice: 0, HazardJunk: 0, HazardSecondEmail: 0, HazardPhoneOnly: 0}
+	for _, person := range p.People {
+		for _, h := range person.Hazards {
+			n[h]++
+		}
+	}
+	return n
+}
+
+// IsJunk reports whether id ("type:value") is one of the junk identifiers
+// the population carries.
+func (p Population) IsJunk(id string) bool {
+	_, ok := slices.BinarySearch(p.Junk, id)
+	return ok
+}
+
 // ExpectedProfiles is the number of profiles a correct resolver ends with:
-// the people's identifiers never overlap, and each person's identifiers are
-// connected by their own journey.
+// one per person. Each person's own identifiers are connected by their
+// journey and never overlap another's; a shared tablet's identifiers join
+// one of its users (a user_id is unique, so the two never merge), and junk
+// identifiers join nobody.
 func (p Population) ExpectedProfiles() int { return len(p.People) }

@@ -1,42 +1,107 @@
 package synth_test
 
 import (
+	"fmt"
 	"maps"
+	"math"
+	"reflect"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/cxstream/cxstream/pkg/event"
+	"github.com/cxstream/cxstream/pkg/identity"
+	"github.com/cxstream/cxstream/pkg/identity/identitytest"
 	"github.com/cxstream/cxstream/pkg/synth"
 	"github.com/cxstream/cxstream/pkg/tracking"
 )
 
-func TestGenerateIsDeterministic(t *testing.T) {
+func config(people int) synth.Config {
 	cfg := synth.Default()
-	cfg.People = 50
+	cfg.People = people
 	cfg.Start = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	return cfg
+}
+
+func TestGenerateIsDeterministic(t *testing.T) {
+	cfg := config(200)
 	a, b := synth.Generate(cfg), synth.Generate(cfg)
 	if len(a.Messages) != len(b.Messages) {
 		t.Fatalf("%d vs %d messages", len(a.Messages), len(b.Messages))
 	}
 	for i := range a.Messages {
-		if string(a.Messages[i].JSON()) != string(b.Messages[i].JSON()) {
-			t.Fatalf("message %d differs:\n%s\n%s", i, a.Messages[i].JSON(), b.Messages[i].JSON())
+		ma, mb := a.Messages[i], b.Messages[i]
+		if string(ma.JSON()) != string(mb.JSON()) || ma.Person != mb.Person || ma.Channel != mb.Channel || ma.Hazard != mb.Hazard || !ma.At.Equal(mb.At) {
+			t.Fatalf("message %d differs:\n%+v\n%+v", i, ma, mb)
 		}
 	}
+	if !reflect.DeepEqual(a.People, b.People) || !reflect.DeepEqual(a.Junk, b.Junk) || !reflect.DeepEqual(a.Shared, b.Shared) {
+		t.Error("the ground truth differs between two runs with the same seed")
+	}
 	cfg.Seed = 2
-	if c := synth.Generate(cfg); string(c.Messages[0].JSON()) == string(a.Messages[0].JSON()) {
+	c := synth.Generate(cfg)
+	if string(c.Messages[0].JSON()) == string(a.Messages[0].JSON()) {
 		t.Error("another seed gave the same first message")
+	}
+	if reflect.DeepEqual(c.Shared, a.Shared) {
+		t.Error("another seed gave the same households")
 	}
 }
 
+func TestConfigValidate(t *testing.T) {
+	if err := synth.Default().Validate(); err != nil {
+		t.Fatalf("default: %v", err)
+	}
+	for _, tt := range []struct {
+		name   string
+		change func(*synth.Config)
+		want   string
+	}{
+		{"negative people", func(c *synth.Config) { c.People = -1 }, "people"},
+		{"no span", func(c *synth.Config) { c.Span = 0 }, "span"},
+		{"known share above 1", func(c *synth.Config) { c.KnownShare = 1.5 }, "known share"},
+		{"negative junk share", func(c *synth.Config) { c.JunkShare = -0.1 }, "junk share"},
+		{"NaN shared device share", func(c *synth.Config) { c.SharedDeviceShare = math.NaN() }, "shared device share"},
+		{"second email share above 1", func(c *synth.Config) { c.SecondEmailShare = 2 }, "second email share"},
+		{"phone-only share above 1", func(c *synth.Config) { c.PhoneOnlyShare = 1.01 }, "phone-only share"},
+	} {
+		cfg := synth.Default()
+		tt.change(&cfg)
+		if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%s: Validate = %v, want an error naming %q", tt.name, err, tt.want)
+		}
+	}
+}
+
+var policy = identity.MustCompile(identity.DefaultRules())
+
+// envelope maps a message the way the collector does.
+func envelope(t *testing.T, m synth.Message) *event.Event {
+	t.Helper()
+	msg, err := tracking.DecodeMessage(m.JSON())
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := tracking.Map(msg, tracking.Source{Tenant: "demo", Channel: m.Channel}, m.At)
+	if err == nil {
+		lim := event.DefaultLimits()
+		lim.Normalize = policy.Normalize
+		err = tracking.Prepare(e, lim)
+	}
+	if err != nil {
+		t.Fatalf("message of person %d on %s is invalid: %v\n%s", m.Person, m.Channel, err, m.JSON())
+	}
+	return e
+}
+
 // The ground truth must be what a correct resolver derives from the
-// messages: map every message the way the collector does, join identifiers
-// that share an event, and compare the components with the people.
+// messages: map every message the way the collector does; every identifier
+// is the acting person's own, used by the people the truth says share it, or
+// junk that the default identity rules block. Joining the own identifiers
+// that share an event must give exactly the people.
 func TestGroundTruthMatchesTheMessages(t *testing.T) {
-	cfg := synth.Default()
-	cfg.People = 200
-	pop := synth.Generate(cfg)
+	pop := synth.Generate(config(600))
 	parent := map[string]string{}
 	var find func(string) string
 	find = func(x string) string {
@@ -46,30 +111,70 @@ func TestGroundTruthMatchesTheMessages(t *testing.T) {
 		return parent[x]
 	}
 	owner := map[string]int{}
+	truth := pop.IdentifierTruth()
 	channels := map[string]bool{}
+	junkSeen := map[string]bool{}
+	sharedBy := map[string]map[int]bool{}
 	for _, m := range pop.Messages {
-		msg, err := tracking.DecodeMessage(m.JSON())
-		if err != nil {
-			t.Fatal(err)
-		}
-		e, err := tracking.Map(msg, tracking.Source{Tenant: "demo", Channel: m.Channel}, m.At)
-		if err == nil {
-			err = tracking.Prepare(e, event.DefaultLimits())
-		}
-		if err != nil {
-			t.Fatalf("message of person %d on %s is invalid: %v\n%s", m.Person, m.Channel, err, m.JSON())
-		}
+		e := envelope(t, m)
 		channels[m.Channel] = true
+		if _, ok := policy.Strongest(e.Identifiers); !ok {
+			t.Fatalf("the collector would refuse a message with junk identifiers only: %s", m.JSON())
+		}
+		ids, err := m.Identifiers()
+		if err != nil || !slices.Equal(ids, e.Identifiers) {
+			t.Errorf("Message.Identifiers = %v, %v; the collector reads %v", ids, err, e.Identifiers)
+		}
+		carriesJunk := false
+		var own []string
 		for _, id := range e.Identifiers {
 			s := id.String()
-			if _, ok := parent[s]; !ok {
-				parent[s] = s
+			switch {
+			case pop.IsJunk(s):
+				carriesJunk = true
+				junkSeen[s] = true
+				if !policy.Blocked(id) {
+					t.Errorf("junk identifier %s is not blocked by the default identity rules", s)
+				}
+				continue
+			case policy.Blocked(id):
+				t.Errorf("identifier %s of person %d is blocked by the default rules but not listed as junk", s, m.Person)
+			}
+			if users, ok := pop.Shared[s]; ok {
+				if !slices.Contains(users, m.Person) {
+					t.Errorf("shared identifier %s used by person %d, the truth says only %v", s, m.Person, users)
+				}
+				if sharedBy[s] == nil {
+					sharedBy[s] = map[int]bool{}
+				}
+				sharedBy[s][m.Person] = true
+				continue
+			}
+			if p, ok := truth[s]; !ok || p != m.Person {
+				t.Fatalf("identifier %s in a message of person %d; the truth says it is person %d's (listed: %v)", s, m.Person, p, ok)
 			}
 			if p, ok := owner[s]; ok && p != m.Person {
 				t.Fatalf("identifier %s used by persons %d and %d", s, p, m.Person)
 			}
 			owner[s] = m.Person
-			parent[find(s)] = find(e.Identifiers[0].String())
+			if _, ok := parent[s]; !ok {
+				parent[s] = s
+			}
+			own = append(own, s)
+		}
+		for _, s := range own[min(1, len(own)):] {
+			parent[find(s)] = find(own[0])
+		}
+		if carriesJunk != (m.Hazard == synth.HazardJunk) {
+			t.Errorf("message with hazard %q carries junk: %v\n%s", m.Hazard, carriesJunk, m.JSON())
+		}
+	}
+	if got := slices.Sorted(maps.Keys(junkSeen)); !slices.Equal(got, pop.Junk) {
+		t.Errorf("messages carry junk %v, Population.Junk lists %v", got, pop.Junk)
+	}
+	for s, users := range pop.Shared {
+		if len(users) != 2 || len(sharedBy[s]) != 2 {
+			t.Errorf("shared identifier %s: truth says %v, used by %v", s, users, sharedBy[s])
 		}
 	}
 	components := map[string][]string{}
@@ -90,5 +195,210 @@ func TestGroundTruthMatchesTheMessages(t *testing.T) {
 	}
 	if got := slices.Sorted(maps.Keys(channels)); !slices.Equal(got, slices.Sorted(slices.Values(synth.Channels))) {
 		t.Errorf("channels used %v, want all of %v", got, synth.Channels)
+	}
+}
+
+// The truth about households and hazards is consistent with the people.
+func TestHouseholds(t *testing.T) {
+	pop := synth.Generate(config(600))
+	if len(pop.Shared) == 0 {
+		t.Fatal("no shared tablets")
+	}
+	for _, p := range pop.People {
+		if len(p.Shared) == 0 {
+			if len(p.SharesWith) > 0 || slices.Contains(p.Hazards, synth.HazardSharedDevice) {
+				t.Errorf("person %d shares with %v but has no shared identifiers", p.Index, p.SharesWith)
+			}
+			continue
+		}
+		if len(p.SharesWith) != 1 || !slices.Contains(p.Hazards, synth.HazardSharedDevice) {
+			t.Fatalf("person %d: shares %v with %v, hazards %v", p.Index, p.Shared, p.SharesWith, p.Hazards)
+		}
+		q := pop.People[p.SharesWith[0]]
+		if !slices.Equal(q.Shared, p.Shared) || !slices.Equal(q.SharesWith, []int{p.Index}) {
+			t.Errorf("person %d shares %v with %d, who shares %v with %v", p.Index, p.Shared, q.Index, q.Shared, q.SharesWith)
+		}
+		if p.Email == "" || q.Email == "" {
+			t.Errorf("household %d and %d: both must be known customers", p.Index, q.Index)
+		}
+		for _, s := range p.Shared {
+			if !slices.Equal(pop.Shared[s], []int{min(p.Index, q.Index), max(p.Index, q.Index)}) {
+				t.Errorf("Population.Shared[%s] = %v, want persons %d and %d", s, pop.Shared[s], p.Index, q.Index)
+			}
+		}
+	}
+}
+
+// share is a count over an eligible group.
+type share struct{ n, of int }
+
+func (s *share) add(eligible, has bool) {
+	if eligible {
+		s.of++
+		if has {
+			s.n++
+		}
+	}
+}
+
+func (s share) value() float64 { return float64(s.n) / float64(s.of) }
+
+func hazardShares(pop synth.Population) map[string]*share {
+	s := map[string]*share{synth.HazardSharedDevice: {}, synth.HazardJunk: {}, synth.HazardSecondEmail: {}, synth.HazardPhoneOnly: {}, "known": {}}
+	for _, p := range pop.People {
+		known := p.Email != ""
+		has := func(h string) bool { return slices.Contains(p.Hazards, h) }
+		s["known"].add(true, known)
+		s[synth.HazardSharedDevice].add(known, has(synth.HazardSharedDevice))
+		s[synth.HazardJunk].add(true, has(synth.HazardJunk))
+		s[synth.HazardSecondEmail].add(known, has(synth.HazardSecondEmail))
+		// Loyalty members have a phone without the phone-only hazard.
+		member := p.Phone != "" && !has(synth.HazardPhoneOnly)
+		s[synth.HazardPhoneOnly].add(known && !member, has(synth.HazardPhoneOnly))
+		if has(synth.HazardSecondEmail) != (p.WorkEmail != "") {
+			panic(fmt.Sprintf("person %d: work email %q, hazards %v", p.Index, p.WorkEmail, p.Hazards))
+		}
+	}
+	return s
+}
+
+func TestHazardSharesAsConfigured(t *testing.T) {
+	cfg := config(8000)
+	cfg.SharedDeviceShare, cfg.JunkShare, cfg.SecondEmailShare, cfg.PhoneOnlyShare = 0.2, 0.15, 0.3, 0.4
+	pop := synth.Generate(cfg)
+	shares := hazardShares(pop)
+	for name, want := range map[string]float64{
+		"known": cfg.KnownShare, synth.HazardSharedDevice: cfg.SharedDeviceShare, synth.HazardJunk: cfg.JunkShare,
+		synth.HazardSecondEmail: cfg.SecondEmailShare, synth.HazardPhoneOnly: cfg.PhoneOnlyShare,
+	} {
+		s := shares[name]
+		// Four standard deviations of a binomial share.
+		tol := 4 * math.Sqrt(want*(1-want)/float64(s.of))
+		if got := s.value(); math.Abs(got-want) > tol {
+			t.Errorf("%s: %d of %d (%.3f), want %.3f ± %.3f", name, s.n, s.of, got, want, tol)
+		}
+	}
+
+	for h, n := range pop.Hazards() {
+		if s := shares[h]; s == nil || s.n != n {
+			t.Errorf("Hazards()[%s] = %d, want %v", h, n, s)
+		}
+	}
+
+	none := synth.Generate(config(2000).NoHazards())
+	for name, s := range hazardShares(none) {
+		if name != "known" && s.n != 0 {
+			t.Errorf("without hazards: %d people with %s", s.n, name)
+		}
+	}
+	if len(none.Junk) != 0 || len(none.Shared) != 0 {
+		t.Errorf("without hazards: junk %v, shared %v", none.Junk, none.Shared)
+	}
+	for _, m := range none.Messages {
+		if m.Hazard != "" {
+			t.Fatalf("without hazards: message with hazard %q", m.Hazard)
+		}
+	}
+
+	all := config(500)
+	all.SharedDeviceShare, all.JunkShare, all.SecondEmailShare, all.PhoneOnlyShare = 1, 1, 1, 1
+	shares = hazardShares(synth.Generate(all))
+	for _, name := range []string{synth.HazardJunk, synth.HazardSecondEmail, synth.HazardPhoneOnly} {
+		if s := shares[name]; s.n != s.of {
+			t.Errorf("share 1: %s for %d of %d", name, s.n, s.of)
+		}
+	}
+	// Households are pairs, so an odd one out may remain.
+	if s := shares[synth.HazardSharedDevice]; s.of-s.n > 1 {
+		t.Errorf("share 1: %d of %d known customers share a tablet", s.n, s.of)
+	}
+}
+
+// observations are the messages as the reference resolver sees them: usable
+// identifiers only.
+func observations(t *testing.T, pop synth.Population, p *identity.Policy) []identitytest.Observation {
+	obs := make([]identitytest.Observation, 0, len(pop.Messages))
+	for _, m := range pop.Messages {
+		usable, _ := p.Usable(envelope(t, m).Identifiers)
+		ids := make([]string, len(usable))
+		for i, id := range usable {
+			ids[i] = id.String()
+		}
+		obs = append(obs, identitytest.Observation{EventID: m.ID(), At: m.At.UnixMilli(), IDs: ids})
+	}
+	return obs
+}
+
+func profileOf(g *identitytest.Graph) map[string]string {
+	m := make(map[string]string, len(g.Of))
+	for id, i := range g.Of {
+		m[id] = fmt.Sprint("profile-", i)
+	}
+	return m
+}
+
+// The reference resolver with the default identity rules (merge
+// protection) resolves the population exactly as the truth says; without
+// blocked values, the junk identifiers over-merge it.
+func TestReferenceResolverMatchesTheTruth(t *testing.T) {
+	pop := synth.Generate(config(400))
+	g := identitytest.Resolve(policy, observations(t, pop, policy))
+	ids := pop.ScoreIdentifiers(profileOf(g))
+	if !ids.Perfect() || ids.People != len(pop.People) || ids.Profiles != len(pop.People) {
+		t.Errorf("reference resolver, identifiers: %v", ids)
+	}
+	if len(g.Profiles) != pop.ExpectedProfiles() {
+		t.Errorf("reference resolver made %d profiles, the truth expects %d", len(g.Profiles), pop.ExpectedProfiles())
+	}
+	for _, junk := range pop.Junk {
+		if _, ok := g.Of[junk]; ok {
+			t.Errorf("junk %s is linked to a profile", junk)
+		}
+	}
+	events, err := pop.ScoreEvents(profileOf(g), policy.Strongest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Anonymous page views on a shared tablet go to whoever the tablet's
+	// browser id is linked to; everything else is exact.
+	if events.Unresolved != 0 || events.Precision() < 0.95 || events.Recall() < 0.95 || events.Items != len(pop.Messages) {
+		t.Errorf("reference resolver, events: %v", events)
+	}
+	t.Logf("identifiers: %v", ids)
+	t.Logf("events: %v", events)
+
+	rules := identity.DefaultRules()
+	rules.Blocked, rules.BlockedPatterns = nil, nil
+	for typ, r := range rules.Types {
+		r.Blocked, r.BlockedPatterns = nil, nil
+		rules.Types[typ] = r
+	}
+	open := identity.MustCompile(rules)
+	unprotected := pop.ScoreIdentifiers(profileOf(identitytest.Resolve(open, observations(t, pop, open))))
+	if unprotected.OverMerged == 0 || unprotected.LargestOverMerge < 5 || unprotected.Perfect() {
+		t.Errorf("without blocked values the junk should over-merge people: %v", unprotected)
+	}
+	t.Logf("without blocked values: %v (largest over-merge: %d people)", unprotected, unprotected.LargestOverMerge)
+}
+
+// Long journeys (every hazard) are compressed into the span: the collector
+// refuses events more than a day in the future.
+func TestMessagesStayInTheSpan(t *testing.T) {
+	cfg := config(2000)
+	cfg.SharedDeviceShare, cfg.JunkShare, cfg.SecondEmailShare, cfg.PhoneOnlyShare = 1, 1, 1, 1
+	pop := synth.Generate(cfg)
+	end := cfg.Start.Add(cfg.Span)
+	last := map[int]time.Time{}
+	for _, m := range pop.Messages {
+		if m.At.Before(cfg.Start) || m.At.After(end) {
+			t.Fatalf("message of person %d at %s, outside [%s, %s]", m.Person, m.At, cfg.Start, end)
+		}
+		if ts := m.Body["timestamp"]; ts != m.At.Format(time.RFC3339Nano) {
+			t.Fatalf("message at %s has timestamp %v", m.At, ts)
+		}
+		if m.At.Before(last[m.Person]) {
+			t.Fatalf("messages of person %d out of order", m.Person)
+		}
+		last[m.Person] = m.At
 	}
 }

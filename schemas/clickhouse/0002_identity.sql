@@ -1,12 +1,14 @@
 -- cx_identity: the identity audit log (cx.identity), one row per record:
--- profile_created, identifier_linked, profiles_merged (and later kinds). It
--- answers "why is this identifier on this profile" and is the log from which
--- the identity graph can be rebuilt.
+-- profile_created, identifier_linked, profiles_merged, and the kinds added
+-- since (merge_blocked, identifier_moved, identifier_unlinked; see
+-- identity.Kinds). It answers "why is this identifier on this profile" and is
+-- the log from which the identity graph can be rebuilt.
 --
 -- at is the event time of the event that caused the change (DateTime('UTC'),
 -- seconds); at_ms is the same instant in Unix milliseconds for exact order.
 -- from_profile_id and identifier are '' when the kind has none; aliases is
--- the list of ids that forward to profile_id after a merge.
+-- the list of ids that forward to profile_id after a merge. Migration 0004
+-- adds rule and identifiers, for the kinds of the identity rules.
 --
 -- Sorting key: (tenant, profile_id, at) first, because the explanation of a
 -- profile reads one profile's history in time order. kind, event_id,

@@ -41,6 +41,9 @@ type Graph struct {
 	Unlinked []string
 	// Blocks are the drops, in canonical order.
 	Blocks []Block
+	// Linked is, per linked identifier, the earliest time (ms) of an
+	// observation that admitted it: the profile field i:<identifier>.
+	Linked map[string]int64
 }
 
 // ProfileOf returns the index of the profile an event with identifiers ids
@@ -74,6 +77,7 @@ func Resolve(p *identity.Policy, obs []Observation) *Graph {
 	owner := map[string]*set{} // linked identifier -> its profile
 	seen := map[string]bool{}  // identifier sets already observed
 	all := map[string]bool{}
+	linked := map[string]int64{}
 	var blocks []Block
 	for _, o := range obs {
 		ids := sorted(p, o.IDs)
@@ -96,6 +100,9 @@ func Resolve(p *identity.Policy, obs []Observation) *Graph {
 			q := owner[id]
 			if q != nil {
 				if slices.Contains(joined, q) {
+					if at, ok := linked[id]; !ok || o.At < at {
+						linked[id] = o.At
+					}
 					continue
 				}
 				add, n = q.counts, len(q.ids)
@@ -107,6 +114,9 @@ func Resolve(p *identity.Policy, obs []Observation) *Graph {
 			if i > 0 && rule != "" {
 				blocks = append(blocks, Block{EventID: o.EventID, Identifier: id, Rule: rule})
 				continue
+			}
+			if at, ok := linked[id]; !ok || o.At < at {
+				linked[id] = o.At
 			}
 			for t, c := range add {
 				counts[t] += c
@@ -137,7 +147,9 @@ func Resolve(p *identity.Policy, obs []Observation) *Graph {
 			owner[id] = target
 		}
 	}
-	return graphOf(owner, all, blocks)
+	g := graphOf(owner, all, blocks)
+	g.Linked = linked
+	return g
 }
 
 // violates returns the rule that admitting add (n identifiers) to counts

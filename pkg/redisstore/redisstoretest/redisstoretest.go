@@ -9,18 +9,25 @@ import (
 	"encoding/hex"
 	"testing"
 
+	"github.com/cxstream/cxstream/pkg/identity"
 	"github.com/cxstream/cxstream/pkg/redisstore"
 	"github.com/cxstream/cxstream/pkg/testenv"
 )
 
-// New connects to the test Redis and returns the store and a fresh tenant
-// name ("test-<hex>"). The tenant's keys are deleted and the store closed
-// when t ends.
+// New connects to the test Redis and returns the store, under the default
+// identity rules, and a fresh tenant name ("test-<hex>"). The tenant's keys
+// are deleted and the store closed when t ends.
 func New(t testing.TB) (*redisstore.Store, string) {
 	t.Helper()
-	cfg := redisstore.Default()
+	return NewWith(t, redisstore.Default(), nil)
+}
+
+// NewWith is New with a configuration (its address is replaced by the test
+// Redis) and identity policy of the test's choosing.
+func NewWith(t testing.TB, cfg redisstore.Config, policy *identity.Policy) (*redisstore.Store, string) {
+	t.Helper()
 	cfg.Addr = testenv.Redis(t)
-	s, err := redisstore.New(context.Background(), cfg)
+	s, err := redisstore.New(context.Background(), cfg, policy)
 	if err != nil {
 		t.Fatalf("connect to test redis: %v", err)
 	}

@@ -1,0 +1,21 @@
+-- cx_identity gains the fields of the identity-rules records (merge_blocked,
+-- identifier_moved, identifier_unlinked):
+--
+--   rule         the rule that blocked a merge ("limit:<type>",
+--                "max_identifiers") or the reason of a move ("rederive",
+--                "unmerge"); '' for kinds without one and for rows written
+--                before this migration.
+--   identifiers  merge_blocked: every identifier of the event, "type:value",
+--                strongest first; [] otherwise.
+--
+-- Neither column joins the sorting key: a record is still identified by
+-- (kind, event_id, identifier, from_profile_id) within its profile and time,
+-- and changing the key of an existing table is not possible in 18.16.
+--
+-- ClickHouse 18.16 has no ADD COLUMN IF NOT EXISTS. Each statement adds one
+-- column, and the migration runner (chstore.Store.Migrate) skips an
+-- "ALTER TABLE t ADD COLUMN c" whose column t already has, so a migration
+-- interrupted after the ALTER and before it was recorded re-runs cleanly.
+-- Adding a column only changes metadata: existing parts read the default.
+ALTER TABLE cx_identity ADD COLUMN rule String DEFAULT '' AFTER aliases;
+ALTER TABLE cx_identity ADD COLUMN identifiers Array(String) AFTER rule;
