@@ -87,7 +87,12 @@ func Run(ctx context.Context, cfg Config, stages []string, log *slog.Logger, reg
 		case StageSink:
 			r, err = sink.New(cfg.Sink, cfg.Kafka, ch, log.With("stage", s), reg)
 		case StageAPI:
-			r, err = api.New(cfg.API, rs, ch, log.With("stage", s), reg)
+			w := kafkaio.NewWriter(cfg.Kafka)
+			defer w.Close()
+			var a *api.API
+			if a, err = api.New(cfg.API, rs, ch, log.With("stage", s), reg); err == nil {
+				r = a.WithSplitter(&resolve.Splitter{Store: rs, Writer: w, Topics: cfg.Kafka.Topics})
+			}
 		default:
 			err = fmt.Errorf("unknown stage %q (want one of %v)", s, AllStages)
 		}

@@ -10,7 +10,10 @@ import (
 	"time"
 
 	"github.com/cxstream/cxstream/pipeline"
+	"github.com/cxstream/cxstream/pipeline/resolve"
 	"github.com/cxstream/cxstream/pkg/chstore"
+	"github.com/cxstream/cxstream/pkg/event"
+	"github.com/cxstream/cxstream/pkg/kafkaio"
 	"github.com/cxstream/cxstream/pkg/profile"
 )
 
@@ -97,4 +100,36 @@ func printStats(ctx context.Context, cfg pipeline.Config, tenant string, stdout 
 		return err
 	}
 	return json.NewEncoder(stdout).Encode(Stats{Tenant: tenant, Events: events, Profiles: graph.Profiles, Merges: graph.Merges, Identifiers: graph.Identifiers})
+}
+
+// unmerge takes identifier out of the profile REF resolves to, prints the
+// outcome as JSON and announces it on cx.identity and cx.profiles.
+func unmerge(ctx context.Context, cfg pipeline.Config, tenant, ref, identifier string, stdout io.Writer) error {
+	id, ok := event.ParseIdentifier(identifier)
+	if !ok {
+		return fmt.Errorf("-identifier %q: must be type:value, e.g. email:jane@example.com", identifier)
+	}
+	rs, err := pipeline.OpenRedis(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer rs.Close()
+	pid, _, err := rs.Resolve(ctx, tenant, ref)
+	if err != nil {
+		return fmt.Errorf("profile %s: %w", ref, err)
+	}
+	w := kafkaio.NewWriter(cfg.Kafka)
+	defer w.Close()
+	sp, err := (&resolve.Splitter{Store: rs, Writer: w, Topics: cfg.Kafka.Topics}).Unmerge(ctx, tenant, pid, id)
+	if sp == nil {
+		return fmt.Errorf("unmerge %s from %s: %w", identifier, pid, err)
+	}
+	enc := json.NewEncoder(stdout)
+	enc.SetIndent("", "  ")
+	if encErr := enc.Encode(map[string]any{
+		"profile_id": pid, "identifier": identifier, "identifier_profile_id": sp.ProfileID, "records": sp.Records,
+	}); encErr != nil {
+		return encErr
+	}
+	return err
 }

@@ -10,6 +10,8 @@
 //	cxstream profile -tenant T REF    print a profile (REF: profile id or type:value)
 //	cxstream timeline -tenant T REF   print a profile's cross-channel timeline
 //	cxstream stats -tenant T          print a tenant's counts
+//	cxstream unmerge -tenant T -identifier TYPE:VALUE REF
+//	                                  take an identifier out of a profile
 //
 // Common flags: -config FILE (or CXSTREAM_CONFIG), -tenant for admin verbs.
 package main
@@ -43,6 +45,8 @@ commands:
   profile     print a profile as JSON: cxstream profile -tenant T REF
   timeline    print a profile's cross-channel timeline: cxstream timeline -tenant T [-limit N] REF
   stats       print a tenant's counts (events, profiles, merges, identifiers) as JSON
+  unmerge     take an identifier out of a profile for good, re-derive the split and announce it:
+              cxstream unmerge -tenant T -identifier TYPE:VALUE REF
 
 flags (every command):
   -config FILE   YAML configuration (default $CXSTREAM_CONFIG); see docs/cxstream.example.yaml
@@ -69,6 +73,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	configPath := fs.String("config", os.Getenv("CXSTREAM_CONFIG"), "YAML configuration file")
 	tenant := fs.String("tenant", "", "tenant (admin verbs)")
 	limit := fs.Int("limit", 100, "events to show (timeline)")
+	identifier := fs.String("identifier", "", "identifier to take out of the profile, type:value (unmerge)")
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
 	}
@@ -92,6 +97,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return printProfile(ctx, cfg, *tenant, fs.Arg(0), stdout)
 		}
 		return printTimeline(ctx, cfg, *tenant, fs.Arg(0), *limit, stdout)
+	case "unmerge":
+		if *tenant == "" || *identifier == "" || fs.NArg() != 1 {
+			return errors.New("usage: cxstream unmerge -tenant TENANT -identifier TYPE:VALUE REF (REF: profile id or type:value)")
+		}
+		return unmerge(ctx, cfg, *tenant, fs.Arg(0), *identifier, stdout)
 	case "stats":
 		if *tenant == "" {
 			return errors.New("usage: cxstream stats -tenant TENANT")

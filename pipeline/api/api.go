@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/cxstream/cxstream/pkg/chstore"
+	"github.com/cxstream/cxstream/pkg/event"
 	"github.com/cxstream/cxstream/pkg/profile"
 	"github.com/cxstream/cxstream/pkg/redisstore"
 	"github.com/cxstream/cxstream/pkg/telemetry"
@@ -32,11 +33,18 @@ type Timelines interface {
 	IdentityHistory(ctx context.Context, tenant, profileID string, limit int) (chstore.History, error)
 }
 
+// Splitter takes an identifier out of its profile and announces the split
+// (resolve.Splitter).
+type Splitter interface {
+	Unmerge(ctx context.Context, tenant, profileID string, id event.Identifier) (*redisstore.Split, error)
+}
+
 // API serves the Profile API.
 type API struct {
 	cfg       Config
 	profiles  Profiles
 	timelines Timelines
+	splitter  Splitter
 	log       *slog.Logger
 	requests  *prometheus.CounterVec
 }
@@ -57,12 +65,19 @@ func New(cfg Config, profiles Profiles, timelines Timelines, log *slog.Logger, r
 	return a, nil
 }
 
+// WithSplitter enables POST /v1/profiles/{ref}/unmerge for admin tokens.
+func (a *API) WithSplitter(s Splitter) *API {
+	a.splitter = s
+	return a
+}
+
 // Handler returns the routes.
 func (a *API) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v1/profiles/{ref}", a.auth("profile", a.getProfile))
 	mux.HandleFunc("GET /v1/profiles/{ref}/events", a.auth("events", a.getEvents))
 	mux.HandleFunc("GET /v1/profiles/{ref}/identity", a.auth("identity", a.getIdentity))
+	mux.HandleFunc("POST /v1/profiles/{ref}/unmerge", a.auth("unmerge", a.postUnmerge))
 	return mux
 }
 
@@ -77,8 +92,8 @@ type handler func(w http.ResponseWriter, r *http.Request, tenant string) int
 func (a *API) auth(route string, h handler) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		code := http.StatusUnauthorized
-		if tenant, ok := a.tenant(r); ok {
-			code = h(w, r, tenant)
+		if tok, ok := a.token(r); ok {
+			code = h(w, r.WithContext(context.WithValue(r.Context(), tokenKey{}, tok)), tok.Tenant)
 		} else {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="cxstream"`)
 			writeError(w, code, "a valid bearer token is required (Authorization: Bearer <token>)")
@@ -87,18 +102,22 @@ func (a *API) auth(route string, h handler) http.HandlerFunc {
 	}
 }
 
-func (a *API) tenant(r *http.Request) (string, bool) {
+type tokenKey struct{}
+
+// token returns the configured token the request presents. Every token is
+// compared, in constant time, so timing tells nothing about which matched.
+func (a *API) token(r *http.Request) (Token, bool) {
 	tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 	if !ok || tok == "" {
-		return "", false
+		return Token{}, false
 	}
-	tenant := ""
+	var found Token
 	for _, t := range a.cfg.Tokens {
 		if subtle.ConstantTimeCompare([]byte(tok), []byte(t.Token)) == 1 {
-			tenant = t.Tenant
+			found = t
 		}
 	}
-	return tenant, tenant != ""
+	return found, found.Tenant != ""
 }
 
 func (a *API) getProfile(w http.ResponseWriter, r *http.Request, tenant string) int {

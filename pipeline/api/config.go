@@ -18,10 +18,12 @@ type Config struct {
 	Tokens []Token `yaml:"tokens"`
 }
 
-// Token is a bearer token and the tenant it reads.
+// Token is a bearer token and the tenant it reads. Only admin tokens may
+// change the identity graph (unmerge).
 type Token struct {
 	Token  string `yaml:"token"`
 	Tenant string `yaml:"tenant"`
+	Admin  bool   `yaml:"admin"`
 }
 
 // Default listens on :8081 with no tokens (every request is refused until

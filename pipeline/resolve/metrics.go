@@ -10,6 +10,8 @@ type metrics struct {
 	redisCalls  prometheus.Counter
 	identity    *prometheus.CounterVec
 	retries     *prometheus.CounterVec
+	rederived   prometheus.Counter
+	blocked     prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -40,13 +42,21 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "cxstream_resolver_identity_records_total",
 			Help: "Identity changes published, by kind.",
 		}, []string{"kind"}),
+		rederived: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "cxstream_resolver_rederived_total",
+			Help: "Components re-derived in canonical order because an event arrived late into a component whose rules blocked a merge.",
+		}),
+		blocked: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "cxstream_resolver_blocked_values_total",
+			Help: "Identifier values ignored because the identity rules block them (junk such as \"undefined\").",
+		}),
 		retries: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "cxstream_resolver_retries_total",
 			Help: "Retried operations while a dependency failed, by operation.",
 		}, []string{"op"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.events, m.deadletters, m.batchSize, m.batchTime, m.redisCalls, m.identity, m.retries)
+		reg.MustRegister(m.events, m.deadletters, m.batchSize, m.batchTime, m.redisCalls, m.identity, m.retries, m.rederived, m.blocked)
 	}
 	return m
 }

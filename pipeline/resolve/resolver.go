@@ -16,7 +16,6 @@ import (
 	"github.com/cxstream/cxstream/pkg/event"
 	"github.com/cxstream/cxstream/pkg/identity"
 	"github.com/cxstream/cxstream/pkg/kafkaio"
-	"github.com/cxstream/cxstream/pkg/profile"
 	"github.com/cxstream/cxstream/pkg/redisstore"
 )
 
@@ -152,6 +151,9 @@ func (r *Resolver) decode(msg kafka.Message) (*event.Event, redisstore.Item, err
 		return nil, redisstore.Item{}, err
 	}
 	item, ok := redisstore.NewItem(msg.Topic+"/"+strconv.Itoa(msg.Partition), msg.Offset, e, r.policy)
+	if n := len(e.Identifiers) - len(item.Identifiers); ok && n > 0 {
+		r.m.blocked.Add(float64(n))
+	}
 	if !ok {
 		return nil, redisstore.Item{}, event.Errors{{Field: "identifiers", Reason: event.AllBlocked}}
 	}
@@ -181,27 +183,17 @@ func (r *Resolver) outputs(tenant string, idx []int, events []*event.Event, res 
 		}
 		out = append(out, kafka.Message{Topic: t.Timeline, Key: []byte(o.ProfileID), Value: v})
 	}
+	msgs, err := Announce(t, tenant, res.Records, res.Profiles)
+	if err != nil {
+		return nil, err
+	}
 	for _, rec := range res.Records {
-		v, err := json.Marshal(rec)
-		if err != nil {
-			return nil, fmt.Errorf("encode identity record: %w", err)
-		}
-		out = append(out, kafka.Message{Topic: t.Identity, Key: []byte(rec.ProfileID), Value: v})
 		r.m.identity.WithLabelValues(string(rec.Kind)).Inc()
-		if rec.Kind == identity.KindMerged {
-			into, _ := json.Marshal(profile.Merged{MergedInto: rec.ProfileID})
-			for _, alias := range rec.Aliases {
-				out = append(out, kafka.Message{Topic: t.Profiles, Key: []byte(alias), Value: into})
-			}
-		}
 	}
-	for id, st := range res.Profiles {
-		v, err := json.Marshal(profile.FromState(tenant, id, st))
-		if err != nil {
-			return nil, fmt.Errorf("encode profile: %w", err)
-		}
-		out = append(out, kafka.Message{Topic: t.Profiles, Key: []byte(id), Value: v})
+	if res.Rederived > 0 {
+		r.m.rederived.Add(float64(res.Rederived))
 	}
+	out = append(out, msgs...)
 	return out, nil
 }
 

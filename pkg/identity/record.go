@@ -27,10 +27,15 @@ const (
 	// KindUnlinked: re-deriving a component left an identifier in no
 	// profile: every event that carried it had it dropped by a rule.
 	KindUnlinked Kind = "identifier_unlinked"
+	// KindCut: an operator took Identifier out of ProfileID (unmerge): it
+	// may never again share a profile with Identifiers, the profile's other
+	// identifiers at the time. The records of the re-derivation follow.
+	// A rebuild restores the cuts from these records.
+	KindCut Kind = "identifier_cut"
 )
 
 // Kinds lists every kind, for schemas and validation.
-var Kinds = []Kind{KindCreated, KindLinked, KindMerged, KindBlocked, KindMoved, KindUnlinked}
+var Kinds = []Kind{KindCreated, KindLinked, KindMerged, KindBlocked, KindMoved, KindUnlinked, KindCut}
 
 // Rules named in KindBlocked records.
 const (
@@ -40,6 +45,8 @@ const (
 	// RuleMaxIdentifiers: the profile would hold more identifiers than the
 	// hard cap.
 	RuleMaxIdentifiers = "max_identifiers"
+	// RuleCut: an unmerge cut the identifier from the profile's.
+	RuleCut = "cut"
 )
 
 // Record is one entry of the identity log: the value of a cx.identity message

@@ -106,6 +106,13 @@ type luaRecord struct {
 	T   int64         `json:"t"`
 }
 
+func (r luaRecord) record(tenant string) identity.Record {
+	return identity.Record{
+		Kind: r.K, Tenant: tenant, ProfileID: r.P, FromProfileID: r.F, Identifier: r.I,
+		Rule: r.R, Identifiers: r.IDs, Aliases: r.A, EventID: r.E, At: time.UnixMilli(r.T).UTC(),
+	}
+}
+
 type luaResult struct {
 	R  [][2]string             `json:"r"`
 	ID list[luaRecord]         `json:"id"`
@@ -151,7 +158,7 @@ func (s *Store) Apply(ctx context.Context, tenant string, items []Item) (*Result
 		return nil, fmt.Errorf("encode batch: %w", err)
 	}
 	p := prefix(tenant)
-	out, err := s.resolve.Run(ctx, s.rdb, []string{p + "meta"}, p, arg, s.rules, tenant).Text()
+	out, err := s.resolve.Run(ctx, s.rdb, []string{p + "meta"}, p, s.rules, tenant, arg).Text()
 	if err != nil {
 		return nil, fmt.Errorf("run resolve script for tenant %s: %w", tenant, err)
 	}
@@ -172,10 +179,7 @@ func (s *Store) Apply(ctx context.Context, tenant string, items []Item) (*Result
 		res.Outcomes[i] = Outcome{Status: Status(r[0]), ProfileID: r[1]}
 	}
 	for i, r := range lr.ID {
-		res.Records[i] = identity.Record{
-			Kind: r.K, Tenant: tenant, ProfileID: r.P, FromProfileID: r.F, Identifier: r.I,
-			Rule: r.R, Identifiers: r.IDs, Aliases: r.A, EventID: r.E, At: time.UnixMilli(r.T).UTC(),
-		}
+		res.Records[i] = r.record(tenant)
 	}
 	for id, flat := range lr.P {
 		res.Profiles[id] = stateOf(flat)

@@ -33,6 +33,11 @@ type expected struct {
 // and per profile the fold of every distinct event anchored in it (its
 // strongest identifier is the profile's) plus the identifier link times.
 func expect(p *identity.Policy, events []*event.Event) expected {
+	return expectCut(p, events, nil)
+}
+
+// expectCut is expect with unmerge cuts.
+func expectCut(p *identity.Policy, events []*event.Event, cuts map[string][]string) expected {
 	obs := make([]identitytest.Observation, 0, len(events))
 	seen := map[string]bool{}
 	var distinct []*event.Event
@@ -49,7 +54,7 @@ func expect(p *identity.Policy, events []*event.Event) expected {
 		}
 		obs = append(obs, identitytest.Observation{EventID: e.EventID, At: e.EventTime.UnixMilli(), IDs: ids})
 	}
-	g := identitytest.Resolve(p, obs)
+	g := identitytest.ResolveWithCuts(p, obs, cuts)
 	x := expected{graph: g, states: make([]profile.State, len(g.Profiles))}
 	for i, ids := range g.Profiles {
 		st := profile.State{}
@@ -286,5 +291,79 @@ func TestIntegrationResolutionMatchesReference(t *testing.T) {
 		}
 		playConcurrent(t, seed, s, tenantB, deliveries(rng, policy, eventsB))
 		check(t, s, tenantB, x, fmt.Sprintf("seed %d concurrent", seed))
+	}
+}
+
+// TestIntegrationUnmergeMatchesReference plays random populations, takes a
+// random identifier out of its profile, and compares the store with the
+// reference resolved under the same cut: the split is exactly what
+// resolution would have produced without that link. More events played
+// afterwards keep respecting the cut.
+func TestIntegrationUnmergeMatchesReference(t *testing.T) {
+	runs := 40
+	if testing.Short() {
+		runs = 8
+	}
+	ctx := context.Background()
+	splits := 0
+	for run := range runs {
+		seed := uint64(time.Now().UnixNano()) + uint64(run)
+		rng := rand.New(rand.NewPCG(seed, 2))
+		policy := randomPolicy(rng)
+		s, tenant := redisstoretest.NewWith(t, redisstore.Default(), policy)
+		events := randomEvents(t, rng, tenant, 20+rng.IntN(40))
+		half := len(events) / 2
+		playSequential(t, rng, s, tenant, deliveries(rng, policy, events[:half]))
+		x := expect(policy, events[:half])
+		var cands [][]string
+		for _, ids := range x.graph.Profiles {
+			if len(ids) > 1 {
+				cands = append(cands, ids)
+			}
+		}
+		if len(cands) == 0 {
+			continue
+		}
+		ids := cands[rng.IntN(len(cands))]
+		cutID := ids[rng.IntN(len(ids))]
+		pid, _, err := s.Resolve(ctx, tenant, cutID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		id, _ := event.ParseIdentifier(cutID)
+		sp, err := s.Unmerge(ctx, tenant, pid, id, time.Now())
+		if err != nil {
+			t.Fatalf("seed %d: unmerge %s: %v", seed, cutID, err)
+		}
+		splits++
+		cuts := map[string][]string{}
+		for _, other := range ids {
+			if other != cutID {
+				cuts[cutID] = append(cuts[cutID], other)
+			}
+		}
+		what := fmt.Sprintf("seed %d unmerge %s from %v", seed, cutID, ids)
+		after := expectCut(policy, events[:half], cuts)
+		check(t, s, tenant, after, what)
+		if got, _, err := s.Resolve(ctx, tenant, cutID); got != sp.ProfileID || (got == "") != errors.Is(err, redisstore.ErrNotFound) {
+			t.Fatalf("%s: the identifier resolves to %q (%v), Unmerge said %q", what, got, err, sp.ProfileID)
+		}
+		if len(sp.Records) == 0 || sp.Records[0].Kind != identity.KindCut {
+			t.Fatalf("%s: records %+v do not start with identifier_cut", what, sp.Records)
+		}
+		// Later events, some of them late, respect the cut.
+		rest := deliveries(rng, policy, events[half:])
+		for src, items := range rest {
+			for i := range items {
+				items[i].Offset += 1000 // past the first half's offsets
+			}
+			rest[src] = items
+		}
+		playSequential(t, rng, s, tenant, rest)
+		check(t, s, tenant, expectCut(policy, events, cuts), what+", then more events")
+	}
+	t.Logf("%d runs, %d unmerges checked", runs, splits)
+	if splits == 0 && !t.Skipped() {
+		t.Error("no run had a profile to split")
 	}
 }

@@ -15,8 +15,15 @@ import (
 	"github.com/cxstream/cxstream/pkg/profile"
 )
 
-//go:embed resolve.lua
-var resolveLua string
+// The scripts: lib.lua holds the resolution code both entry points share.
+var (
+	//go:embed lib.lua
+	libLua string
+	//go:embed resolve.lua
+	resolveLua string
+	//go:embed unmerge.lua
+	unmergeLua string
+)
 
 // ErrNotFound is returned by look-ups of unknown profiles and identifiers.
 var ErrNotFound = errors.New("profile not found")
@@ -30,6 +37,7 @@ var ErrBadRef = errors.New("bad profile reference")
 type Store struct {
 	rdb     *redis.Client
 	resolve *redis.Script
+	unmerge *redis.Script
 	cfg     Config
 	policy  *identity.Policy
 	rules   string // the policy as the script's argument
@@ -58,7 +66,14 @@ func New(ctx context.Context, cfg Config, policy *identity.Policy) (*Store, erro
 		rdb.Close()
 		return nil, fmt.Errorf("reach redis at %s: %w", cfg.Addr, err)
 	}
-	return &Store{rdb: rdb, resolve: redis.NewScript(resolveLua), cfg: cfg, policy: policy, rules: rules}, nil
+	return &Store{
+		rdb:     rdb,
+		resolve: redis.NewScript(libLua + "\n" + resolveLua),
+		unmerge: redis.NewScript(libLua + "\n" + unmergeLua),
+		cfg:     cfg,
+		policy:  policy,
+		rules:   rules,
+	}, nil
 }
 
 // Close closes the connections.

@@ -67,6 +67,15 @@ type set struct {
 //  3. the admitted profiles merge, admitted new identifiers link to the
 //     result (or found a new profile if no profile was admitted).
 func Resolve(p *identity.Policy, obs []Observation) *Graph {
+	return ResolveWithCuts(p, obs, nil)
+}
+
+// ResolveWithCuts is Resolve where, in addition, an identifier is not
+// admitted if that would put two identifiers an unmerge cut apart (cuts[a]
+// lists the identifiers a must never share a profile with) into one
+// profile; the rule is "cut".
+func ResolveWithCuts(p *identity.Policy, obs []Observation, cuts map[string][]string) *Graph {
+	cut := func(a, b string) bool { return slices.Contains(cuts[a], b) || slices.Contains(cuts[b], a) }
 	obs = slices.Clone(obs)
 	sort.SliceStable(obs, func(i, j int) bool {
 		if obs[i].At != obs[j].At {
@@ -93,11 +102,13 @@ func Resolve(p *identity.Policy, obs []Observation) *Graph {
 		var fresh []string
 		counts := map[string]int{}
 		total := 0
+		union := map[string]bool{}
 		for i, id := range ids {
 			all[id] = true
 			add := map[string]int{}
 			n := 0
 			q := owner[id]
+			cand := []string{id}
 			if q != nil {
 				if slices.Contains(joined, q) {
 					if at, ok := linked[id]; !ok || o.At < at {
@@ -106,11 +117,21 @@ func Resolve(p *identity.Policy, obs []Observation) *Graph {
 					continue
 				}
 				add, n = q.counts, len(q.ids)
+				cand = keys(q.ids)
 			} else {
 				add[typeOf(id)] = 1
 				n = 1
 			}
 			rule := violates(p, counts, total, add, n)
+			if rule == "" {
+				for _, a := range cand {
+					for b := range union {
+						if cut(a, b) {
+							rule = identity.RuleCut
+						}
+					}
+				}
+			}
 			if i > 0 && rule != "" {
 				blocks = append(blocks, Block{EventID: o.EventID, Identifier: id, Rule: rule})
 				continue
@@ -122,6 +143,9 @@ func Resolve(p *identity.Policy, obs []Observation) *Graph {
 				counts[t] += c
 			}
 			total += n
+			for _, a := range cand {
+				union[a] = true
+			}
 			if q != nil {
 				joined = append(joined, q)
 			} else {
@@ -229,4 +253,12 @@ func strongest(p *identity.Policy, ids []string) string {
 func typeOf(id string) string {
 	typ, _, _ := strings.Cut(id, ":")
 	return typ
+}
+
+func keys(m map[string]bool) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
 }
