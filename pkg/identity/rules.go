@@ -4,8 +4,9 @@
 // identity log that cx.identity carries.
 //
 // Resolution itself runs atomically in Redis (pkg/redisstore); its semantics
-// are specified in resolution.md next to this file and checked against the
-// simple reference in pkg/identity/identitytest.
+// are specified in docs/ARCHITECTURE.md ("Identity rules", "Identity
+// resolution in Redis") and checked against the simple reference in
+// pkg/identity/identitytest.
 package identity
 
 import (

@@ -1,8 +1,8 @@
 -- lib.lua: identity resolution on the tenant's Redis state, shared by the
 -- entry points resolve.lua (a batch of events) and unmerge.lua (an operator's
--- split). Go prepends it to each of them. The semantics are those of
--- docs/identity.md; pkg/identity/identitytest is the reference this code is
--- tested against.
+-- split). Go prepends it to each of them. The semantics are described in
+-- docs/ARCHITECTURE.md ("Identity rules", "Identity resolution in Redis");
+-- pkg/identity/identitytest is the reference this code is tested against.
 --
 -- Every entry point passes:
 -- KEYS[1]  the tenant's meta hash "cx:{tenant}:meta" (counters: profiles,
@@ -266,6 +266,17 @@ local function encodecounts(t)
 end
 
 local function record(r) records[#records + 1] = r end
+
+-- touchedstates returns the state of every touched profile that still
+-- exists, as HGETALL lists.
+local function touchedstates()
+  local out = {}
+  for id in pairs(touched) do
+    local f = redis.call('HGETALL', P .. 'p:' .. id)
+    if #f > 0 then out[id] = f end
+  end
+  return out
+end
 
 -- ------------------------------------------------------ incremental path
 

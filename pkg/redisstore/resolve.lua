@@ -94,10 +94,4 @@ for src in pairs(advanced) do
   redis.call('HSET', P .. 'wm', src, wm[src])
 end
 
-local profiles = {}
-for id in pairs(touched) do
-  local f = redis.call('HGETALL', P .. 'p:' .. id)
-  if #f > 0 then profiles[id] = f end
-end
-
-return cjson.encode({ r = results, id = records, p = profiles, x = rederived })
+return cjson.encode({ r = results, id = records, p = touchedstates(), x = rederived })

@@ -34,9 +34,13 @@ func ev(t testing.TB, tenant, id, channel string, at time.Time, ids ...string) *
 	return e
 }
 
+// defaultPolicy is compiled once: compiling the blocked-value patterns per
+// item would dominate the benchmarks.
+var defaultPolicy = identity.MustCompile(identity.DefaultRules())
+
 // item turns an event into a store item read from source at offset.
 func item(source string, offset int64, e *event.Event) redisstore.Item {
-	it, ok := redisstore.NewItem(source, offset, e, identity.MustCompile(identity.DefaultRules()))
+	it, ok := redisstore.NewItem(source, offset, e, defaultPolicy)
 	if !ok {
 		panic("event has only blocked identifiers")
 	}
@@ -162,5 +166,56 @@ func TestIntegrationRedeliveryIsExactlyOnce(t *testing.T) {
 	}
 	if got := st[profile.FieldEvents]; got != "3" {
 		t.Errorf("events = %s after replays and a retry, want 3", got)
+	}
+}
+
+// TestIntegrationDedupWindow resends an event id from a client, after other
+// events and from a new Store (a restarted resolver): within the window it
+// is a duplicate and changes nothing; once the anchor's newer events have
+// pushed it out of the window (by event time), it is folded again, which is
+// the documented bound of client-retry deduplication.
+func TestIntegrationDedupWindow(t *testing.T) {
+	cfg := redisstore.Default()
+	cfg.DedupWindow = time.Hour
+	s, tenant := redisstoretest.NewWith(t, cfg, nil)
+	ctx := context.Background()
+	t0 := time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
+	apply := func(s *redisstore.Store, offset int64, id string, at time.Time) redisstore.Status {
+		t.Helper()
+		res, err := s.Apply(ctx, tenant, []redisstore.Item{item("in/0", offset, ev(t, tenant, id, "web", at, "anonymous_id:anon-1", "email:a@b.co"))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res.Outcomes[0].Status
+	}
+	events := func() string {
+		_, st, err := s.Resolve(ctx, tenant, "email:a@b.co")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st[profile.FieldEvents]
+	}
+	if got := apply(s, 0, "a", t0); got != redisstore.StatusApplied {
+		t.Fatalf("first delivery: %s", got)
+	}
+	apply(s, 1, "b", t0.Add(10*time.Minute))
+	if got := apply(s, 2, "a", t0); got != redisstore.StatusDuplicate {
+		t.Errorf("retry at once: %s, want dup", got)
+	}
+	cfg.Addr = s.Client().Options().Addr
+	restarted, err := redisstore.New(ctx, cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer restarted.Close()
+	if got := apply(restarted, 3, "a", t0); got != redisstore.StatusDuplicate {
+		t.Errorf("retry after a restart: %s, want dup", got)
+	}
+	if got := events(); got != "2" {
+		t.Errorf("events = %s after two retries, want 2", got)
+	}
+	apply(s, 4, "c", t0.Add(2*time.Hour)) // pushes "a" out of the one-hour window
+	if got := apply(s, 5, "a", t0); got != redisstore.StatusApplied {
+		t.Errorf("retry beyond the window: %s, want ok (the window is the bound)", got)
 	}
 }

@@ -64,9 +64,4 @@ end
 for a in pairs(changed) do
   redis.call('HSET', P .. 'cut', a, cjson.encode(cutcache[a]))
 end
-local profiles = {}
-for id in pairs(touched) do
-  local fl = redis.call('HGETALL', P .. 'p:' .. id)
-  if #fl > 0 then profiles[id] = fl end
-end
-return cjson.encode({ p = now, id = records, pr = profiles })
+return cjson.encode({ p = now, id = records, pr = touchedstates() })

@@ -57,7 +57,7 @@ type set struct {
 	counts map[string]int // per type
 }
 
-// Resolve resolves observations with the semantics of docs/identity.md:
+// Resolve resolves observations with the semantics of docs/ARCHITECTURE.md ("Identity rules"):
 //  1. order observations by (At, EventID); only the first observation of
 //     each distinct identifier set counts (later ones change nothing);
 //  2. admit an observation's identifiers strongest first: an identifier
