@@ -10,6 +10,7 @@
 //	cxstream profile -tenant T REF    print a profile (REF: profile id or type:value)
 //	cxstream timeline -tenant T REF   print a profile's cross-channel timeline
 //	cxstream stats -tenant T          print a tenant's counts
+//	cxstream rebuild -tenant T [-check]  recompute the identity graph from ClickHouse
 //	cxstream unmerge -tenant T -identifier TYPE:VALUE REF
 //	                                  take an identifier out of a profile
 //
@@ -47,6 +48,7 @@ commands:
   stats       print a tenant's counts (events, profiles, merges, identifiers) as JSON
   unmerge     take an identifier out of a profile for good, re-derive the split and announce it:
               cxstream unmerge -tenant T -identifier TYPE:VALUE REF
+  rebuild     rebuild a tenant's graph from the ClickHouse log (stop resolvers first): cxstream rebuild -tenant T [-check]
 
 flags (every command):
   -config FILE   YAML configuration (default $CXSTREAM_CONFIG); see docs/cxstream.example.yaml
@@ -74,6 +76,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	tenant := fs.String("tenant", "", "tenant (admin verbs)")
 	limit := fs.Int("limit", 100, "events to show (timeline)")
 	identifier := fs.String("identifier", "", "identifier to take out of the profile, type:value (unmerge)")
+	check := fs.Bool("check", false, "rebuild into a scratch key space and compare with the live graph (rebuild)")
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
 	}
@@ -102,6 +105,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return errors.New("usage: cxstream unmerge -tenant TENANT -identifier TYPE:VALUE REF (REF: profile id or type:value)")
 		}
 		return unmerge(ctx, cfg, *tenant, fs.Arg(0), *identifier, stdout)
+	case "rebuild":
+		return rebuild(ctx, cfg, *tenant, *check, fs.Args(), stdout, log)
 	case "stats":
 		if *tenant == "" {
 			return errors.New("usage: cxstream stats -tenant TENANT")

@@ -30,8 +30,9 @@ type History struct {
 
 // historyKinds orders the records of one event: the profile is created or
 // merged before identifiers link to it (the order of the resolver's ordinary
-// path). Kinds missing here sort after these, by name.
+// path), and an unmerge's cut before what it moved. Kinds missing here sort after these, by name.
 var historyKinds = []string{
+	string(identity.KindCut), // an unmerge: the cut comes before its re-derivation
 	string(identity.KindCreated),
 	string(identity.KindMerged),
 	string(identity.KindLinked),
