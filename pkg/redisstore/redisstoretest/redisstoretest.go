@@ -41,18 +41,10 @@ func NewWith(t testing.TB, cfg redisstore.Config, policy *identity.Policy) (*red
 	return s, tenant
 }
 
-// DeleteTenant removes every key of tenant.
+// DeleteTenant removes every key of tenant (Store.DeleteTenant).
 func DeleteTenant(t testing.TB, s *redisstore.Store, tenant string) {
 	t.Helper()
-	ctx := context.Background()
-	iter := s.Client().Scan(ctx, 0, "cx:{"+tenant+"}:*", 1000).Iterator()
-	for iter.Next(ctx) {
-		if err := s.Client().Del(ctx, iter.Val()).Err(); err != nil {
-			t.Errorf("delete test key: %v", err)
-			return
-		}
-	}
-	if err := iter.Err(); err != nil {
-		t.Errorf("scan test keys: %v", err)
+	if _, err := s.DeleteTenant(context.Background(), tenant); err != nil {
+		t.Errorf("delete test tenant: %v", err)
 	}
 }
