@@ -216,46 +216,11 @@ func population(t testing.TB, rng *rand.Rand, tenant string, n, people int) []*e
 	return events
 }
 
-// applyLive plays events into the live tenant as resolvers would: spread
-// over three partitions (with some client retries), the partitions
-// interleaved in random batches. Offsets continue from base.
+// applyLive plays events into the live tenant as resolvers would (see
+// redisstoretest.Deliveries). Offsets continue from base.
 func applyLive(t testing.TB, rng *rand.Rand, s *redisstore.Store, tenant string, events []*event.Event, base int64) {
 	t.Helper()
-	var items []redisstore.Item
-	offsets := map[string]int64{}
-	for _, e := range events {
-		for range 1 + min(1, rng.IntN(10)/9) { // one in ten is sent twice
-			src := fmt.Sprintf("cx.interactions/%d", rng.IntN(3))
-			it, ok := redisstore.NewItem(src, base+offsets[src], e, s.Policy())
-			if !ok {
-				continue
-			}
-			offsets[src]++
-			items = append(items, it)
-		}
-	}
-	// Random interleaving that keeps each source's offsets in order.
-	bySrc := map[string][]redisstore.Item{}
-	for _, it := range items {
-		bySrc[it.Source] = append(bySrc[it.Source], it)
-	}
-	items = items[:0]
-	for len(bySrc) > 0 {
-		for src, its := range bySrc {
-			k := min(len(its), 1+rng.IntN(5))
-			items = append(items, its[:k]...)
-			if bySrc[src] = its[k:]; len(bySrc[src]) == 0 {
-				delete(bySrc, src)
-			}
-		}
-	}
-	for len(items) > 0 {
-		k := min(len(items), 1+rng.IntN(50))
-		if _, err := s.Apply(context.Background(), tenant, items[:k]); err != nil {
-			t.Fatal(err)
-		}
-		items = items[k:]
-	}
+	redisstoretest.PlaySequential(t, rng, s, tenant, redisstoretest.Deliveries(rng, s.Policy(), events, base), 50)
 }
 
 // insertLog writes events to cx_events as the sink would, in batches, with
@@ -322,18 +287,6 @@ func unmergeOne(t testing.TB, rng *rand.Rand, s *redisstore.Store, ch *chstore.S
 	return x
 }
 
-func testPolicy(run int) *identity.Policy {
-	r := identity.DefaultRules()
-	switch run % 3 {
-	case 1:
-		r.Types[event.IDEmail] = identity.TypeRule{Priority: 90, Limit: 1}
-		r.Types[event.IDDeviceID] = identity.TypeRule{Priority: 40, Limit: 1}
-	case 2:
-		r.MaxIdentifiers = 4
-	}
-	return identity.MustCompile(r)
-}
-
 func testLogger(t testing.TB) *slog.Logger {
 	return slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
 }
@@ -367,7 +320,7 @@ func TestIntegrationRebuildMatchesLiveGraph(t *testing.T) {
 		}
 		rng := rand.New(rand.NewPCG(seed, 7))
 		what := fmt.Sprintf("run %d seed %d", run, seed)
-		s, tenant := redisstoretest.NewWith(t, redisstore.Default(), testPolicy(run))
+		s, tenant := redisstoretest.NewWith(t, redisstore.Default(), redisstoretest.RulesVariant(run))
 		events := population(t, rng, tenant, 150+rng.IntN(250), 3+rng.IntN(4))
 		half := len(events) / 2
 		applyLive(t, rng, s, tenant, events[:half], 0)

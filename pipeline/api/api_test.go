@@ -103,20 +103,11 @@ func TestAPI(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			store.down, store.chDown = tc.down, tc.chDown
-			req, _ := http.NewRequest(http.MethodGet, srv.URL+tc.path, nil)
-			if tc.token != "" {
-				req.Header.Set("Authorization", "Bearer "+tc.token)
+			code, b := call(t, http.MethodGet, srv.URL+tc.path, tc.token, "")
+			if code != tc.code || !strings.Contains(string(b), tc.body) {
+				t.Errorf("GET %s = %d %s; want %d containing %q", tc.path, code, b, tc.code, tc.body)
 			}
-			resp, err := http.DefaultClient.Do(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer resp.Body.Close()
-			b, _ := io.ReadAll(resp.Body)
-			if resp.StatusCode != tc.code || !strings.Contains(string(b), tc.body) {
-				t.Errorf("GET %s = %d %s; want %d containing %q", tc.path, resp.StatusCode, b, tc.code, tc.body)
-			}
-			if resp.StatusCode == 200 && !json.Valid(b) {
+			if code == 200 && !json.Valid(b) {
 				t.Errorf("body is not JSON: %s", b)
 			}
 			if tc.name == "timeline" && (store.q.Channel != "web" || store.q.Limit != 5 || store.q.From.IsZero()) {
@@ -127,6 +118,29 @@ func TestAPI(t *testing.T) {
 			}
 		})
 	}
+}
+
+// call sends a request with an optional bearer token and body and returns
+// the status code and body.
+func call(t *testing.T, method, url, token, body string) (int, []byte) {
+	t.Helper()
+	req, err := http.NewRequest(method, url, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, b
 }
 
 func TestConfigValidate(t *testing.T) {

@@ -79,18 +79,9 @@ func TestUnmerge(t *testing.T) {
 		{"not announced", admin, "p-1", `{"identifier":"email:quiet@example.com"}`, on, 200, `"announced":false`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			req, _ := http.NewRequest(http.MethodPost, tc.srv.URL+"/v1/profiles/"+tc.ref+"/unmerge", strings.NewReader(tc.body))
-			if tc.token != "" {
-				req.Header.Set("Authorization", "Bearer "+tc.token)
-			}
-			resp, err := http.DefaultClient.Do(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer resp.Body.Close()
-			b, _ := io.ReadAll(resp.Body)
-			if resp.StatusCode != tc.code || !strings.Contains(string(b), tc.want) {
-				t.Errorf("POST = %d %s; want %d containing %q", resp.StatusCode, b, tc.code, tc.want)
+			code, b := call(t, http.MethodPost, tc.srv.URL+"/v1/profiles/"+tc.ref+"/unmerge", tc.token, tc.body)
+			if code != tc.code || !strings.Contains(string(b), tc.want) {
+				t.Errorf("POST = %d %s; want %d containing %q", code, b, tc.code, tc.want)
 			}
 		})
 	}

@@ -187,8 +187,12 @@ func (r *Resolver) outputs(tenant string, idx []int, events []*event.Event, res 
 	if err != nil {
 		return nil, err
 	}
+	kinds := map[identity.Kind]int{}
 	for _, rec := range res.Records {
-		r.m.identity.WithLabelValues(string(rec.Kind)).Inc()
+		kinds[rec.Kind]++
+	}
+	for k, n := range kinds { // one metric update per kind per batch
+		r.m.identity.WithLabelValues(string(k)).Add(float64(n))
 	}
 	if res.Rederived > 0 {
 		r.m.rederived.Add(float64(res.Rederived))

@@ -64,10 +64,13 @@ type Record struct {
 	// Aliases lists every profile id that now forwards to ProfileID because
 	// of this merge: FromProfileID and the ids merged into it earlier.
 	Aliases []string `json:"aliases,omitempty"`
-	// Rule is the rule that blocked a merge (KindBlocked: "limit:<type>" or
-	// "max_identifiers") or the reason of a move (KindMoved).
+	// Rule is the rule that blocked a merge (KindBlocked: "limit:<type>",
+	// "max_identifiers" or "cut"), or, on every record a re-derivation
+	// writes (moves, unlinks, merges, creations, links), why it ran:
+	// "rederive" (a late event) or "unmerge".
 	Rule string `json:"rule,omitempty"`
-	// Identifiers are the event's identifiers, strongest first (KindBlocked).
+	// Identifiers are the event's identifiers, strongest first (KindBlocked),
+	// or those a cut identifier may never share a profile with (KindCut).
 	Identifiers []string `json:"identifiers,omitempty"`
 	// EventID is the event that caused the change.
 	EventID string `json:"event_id"`

@@ -101,70 +101,6 @@ func randomEvents(t testing.TB, rng *rand.Rand, tenant string, n int) []*event.E
 	return events
 }
 
-// randomPolicy returns the default rules or stricter ones (one email, a
-// small cap) so that every rule gets exercised.
-func randomPolicy(rng *rand.Rand) *identity.Policy {
-	r := identity.DefaultRules()
-	switch rng.IntN(3) {
-	case 1:
-		r.Types[event.IDEmail] = identity.TypeRule{Priority: 90, Limit: 1}
-		r.Types[event.IDDeviceID] = identity.TypeRule{Priority: 40, Limit: 1}
-	case 2:
-		r.MaxIdentifiers = 4
-	}
-	return identity.MustCompile(r)
-}
-
-// deliveries spreads events (and some client retries) over three
-// partitions in a random interleaving, with offsets per partition.
-func deliveries(rng *rand.Rand, p *identity.Policy, events []*event.Event) map[string][]redisstore.Item {
-	type delivery struct {
-		source string
-		e      *event.Event
-	}
-	var ds []delivery
-	for _, e := range events {
-		ds = append(ds, delivery{fmt.Sprintf("in/%d", rng.IntN(3)), e})
-		if rng.IntN(10) == 0 {
-			ds = append(ds, delivery{fmt.Sprintf("in/%d", rng.IntN(3)), e})
-		}
-	}
-	rng.Shuffle(len(ds), func(i, j int) { ds[i], ds[j] = ds[j], ds[i] })
-	out := map[string][]redisstore.Item{}
-	for _, d := range ds {
-		it, ok := redisstore.NewItem(d.source, int64(len(out[d.source])), d.e, p)
-		if ok {
-			out[d.source] = append(out[d.source], it)
-		}
-	}
-	return out
-}
-
-// playSequential interleaves the partitions into random batches, as one
-// resolver reading all partitions would.
-func playSequential(t *testing.T, rng *rand.Rand, s *redisstore.Store, tenant string, parts map[string][]redisstore.Item) {
-	t.Helper()
-	var items []redisstore.Item
-	for len(parts) > 0 {
-		for src, its := range parts {
-			n := min(len(its), 1+rng.IntN(4))
-			items = append(items, its[:n]...)
-			if parts[src] = its[n:]; len(parts[src]) == 0 {
-				delete(parts, src)
-			}
-		}
-	}
-	for len(items) > 0 {
-		n := min(len(items), 1+rng.IntN(20))
-		res, err := s.Apply(context.Background(), tenant, items[:n])
-		if err != nil {
-			t.Fatal(err)
-		}
-		rederived.Add(int64(res.Rederived))
-		items = items[n:]
-	}
-}
-
 // rederived counts re-derivations across the property runs, to show that
 // the runs exercise them.
 var rederived atomic.Int64
@@ -274,14 +210,14 @@ func TestIntegrationResolutionMatchesReference(t *testing.T) {
 			seed = v // reproduce a failure
 		}
 		rng := rand.New(rand.NewPCG(seed, 1))
-		policy := randomPolicy(rng)
+		policy := redisstoretest.RulesVariant(rng.IntN(3))
 		cfg := redisstore.Default()
 		s, tenantA := redisstoretest.NewWith(t, cfg, policy)
 		_, tenantB := redisstoretest.NewWith(t, cfg, policy)
 		events := randomEvents(t, rng, tenantA, 20+rng.IntN(60))
 		x := expect(policy, events)
 		blocks += len(x.graph.Blocks)
-		playSequential(t, rng, s, tenantA, deliveries(rng, policy, events))
+		rederived.Add(int64(redisstoretest.PlaySequential(t, rng, s, tenantA, redisstoretest.Deliveries(rng, policy, events, 0), 20)))
 		check(t, s, tenantA, x, fmt.Sprintf("seed %d sequential", seed))
 		eventsB := make([]*event.Event, len(events))
 		for i, e := range events {
@@ -289,7 +225,7 @@ func TestIntegrationResolutionMatchesReference(t *testing.T) {
 			c.Tenant = tenantB
 			eventsB[i] = &c
 		}
-		playConcurrent(t, seed, s, tenantB, deliveries(rng, policy, eventsB))
+		playConcurrent(t, seed, s, tenantB, redisstoretest.Deliveries(rng, policy, eventsB, 0))
 		check(t, s, tenantB, x, fmt.Sprintf("seed %d concurrent", seed))
 	}
 }
@@ -309,11 +245,11 @@ func TestIntegrationUnmergeMatchesReference(t *testing.T) {
 	for run := range runs {
 		seed := uint64(time.Now().UnixNano()) + uint64(run)
 		rng := rand.New(rand.NewPCG(seed, 2))
-		policy := randomPolicy(rng)
+		policy := redisstoretest.RulesVariant(rng.IntN(3))
 		s, tenant := redisstoretest.NewWith(t, redisstore.Default(), policy)
 		events := randomEvents(t, rng, tenant, 20+rng.IntN(40))
 		half := len(events) / 2
-		playSequential(t, rng, s, tenant, deliveries(rng, policy, events[:half]))
+		redisstoretest.PlaySequential(t, rng, s, tenant, redisstoretest.Deliveries(rng, policy, events[:half], 0), 20)
 		x := expect(policy, events[:half])
 		var cands [][]string
 		for _, ids := range x.graph.Profiles {
@@ -352,14 +288,8 @@ func TestIntegrationUnmergeMatchesReference(t *testing.T) {
 			t.Fatalf("%s: records %+v do not start with identifier_cut", what, sp.Records)
 		}
 		// Later events, some of them late, respect the cut.
-		rest := deliveries(rng, policy, events[half:])
-		for src, items := range rest {
-			for i := range items {
-				items[i].Offset += 1000 // past the first half's offsets
-			}
-			rest[src] = items
-		}
-		playSequential(t, rng, s, tenant, rest)
+		rest := redisstoretest.Deliveries(rng, policy, events[half:], 1000) // past the first half's offsets
+		redisstoretest.PlaySequential(t, rng, s, tenant, rest, 20)
 		check(t, s, tenant, expectCut(policy, events, cuts), what+", then more events")
 	}
 	t.Logf("%d runs, %d unmerges checked", runs, splits)
