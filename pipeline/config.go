@@ -21,6 +21,7 @@ import (
 	"github.com/cxstream/cxstream/pkg/event"
 	"github.com/cxstream/cxstream/pkg/identity"
 	"github.com/cxstream/cxstream/pkg/kafkaio"
+	"github.com/cxstream/cxstream/pkg/profile"
 	"github.com/cxstream/cxstream/pkg/redisstore"
 	"github.com/cxstream/cxstream/pkg/telemetry"
 )
@@ -33,6 +34,8 @@ type Config struct {
 	Redis      redisstore.Config `yaml:"redis"`
 	ClickHouse chstore.Config    `yaml:"clickhouse"`
 	Identity   identity.Rules    `yaml:"identity"`
+	// Profile says which events feed which profile fields.
+	Profile profile.Config `yaml:"profile"`
 	// Limits bound every event, whichever way it enters.
 	Limits    event.Limits     `yaml:"limits"`
 	Collector collect.Config   `yaml:"collector"`
@@ -49,6 +52,7 @@ func Default() Config {
 		Redis:      redisstore.Default(),
 		ClickHouse: chstore.Default(),
 		Identity:   identity.DefaultRules(),
+		Profile:    profile.DefaultConfig(),
 		Limits:     event.DefaultLimits(),
 		Collector:  collect.Default(),
 		Resolver:   resolve.Default(),

@@ -185,7 +185,7 @@ func TestIntegrationEndToEndOneCustomerAcrossChannels(t *testing.T) {
 	var p profile.Profile
 	eventually(t, time.Minute, "one profile with all six events", func() (bool, string) {
 		code := getJSON(t, base+"email:JANE.DOE@example.com", &p)
-		return code == http.StatusOK && p.Events == 6 && len(p.Identifiers["phone"]) == 1, fmt.Sprintf("%d %+v", code, p)
+		return code == http.StatusOK && p.Behavioral.Events == 6 && len(p.Identifiers["phone"]) == 1, fmt.Sprintf("%d %+v", code, p)
 	})
 	wantIDs := map[string][]string{
 		"anonymous_id": {"app-anon-7", "web-anon-1"}, "device_id": {"iphone-1"}, "email": {"jane.doe@example.com"},
@@ -196,8 +196,8 @@ func TestIntegrationEndToEndOneCustomerAcrossChannels(t *testing.T) {
 			t.Errorf("identifiers[%s] = %v, want %v", typ, p.Identifiers[typ], vals)
 		}
 	}
-	if p.Channels["web"] != 3 || p.Channels["mobile"] != 1 || p.Channels["store"] != 2 {
-		t.Errorf("channels = %v", p.Channels)
+	if p.Behavioral.Channels["web"] != 3 || p.Behavioral.Channels["mobile"] != 1 || p.Behavioral.Channels["store"] != 2 {
+		t.Errorf("channels = %v", p.Behavioral.Channels)
 	}
 	if len(p.MergedFrom) == 0 {
 		t.Error("expected merges: the phone-only and app profiles were created before the links")
@@ -259,7 +259,7 @@ func readProfiles(t *testing.T, cfg pipeline.Config, want profile.Profile) {
 	latest := map[string][]byte{}
 	done := func() bool {
 		var got profile.Profile
-		if json.Unmarshal(latest[want.ProfileID], &got) != nil || got.Events != want.Events {
+		if json.Unmarshal(latest[want.ProfileID], &got) != nil || got.Behavioral.Events != want.Behavioral.Events {
 			return false
 		}
 		for _, id := range want.MergedFrom {

@@ -273,7 +273,7 @@ func replay(ctx context.Context, store *redisstore.Store, ch *chstore.Store, cut
 		return fmt.Errorf("rebuild %s: restore cuts: %w", rep.Into, err)
 	}
 	rep.Cuts = len(cuts)
-	policy := store.Policy()
+	policy, model := store.Policy(), store.Model()
 	items := make([]redisstore.Item, 0, rebuildBatch)
 	var offset int64
 	lastLog := start
@@ -310,7 +310,7 @@ func replay(ctx context.Context, store *redisstore.Store, ch *chstore.Store, cut
 			log.Debug("rebuild: event skipped", "event_id", e.EventID, "err", err)
 			return nil
 		}
-		it, ok := redisstore.NewItem(rebuildSource, offset, e, policy)
+		it, ok := redisstore.NewItem(rebuildSource, offset, e, policy, model)
 		if !ok {
 			rep.Skipped++
 			log.Debug("rebuild: event skipped: every identifier blocked", "event_id", e.EventID)
@@ -447,8 +447,8 @@ func ReadGraph(ctx context.Context, store *redisstore.Store, tenant string) (*Gr
 }
 
 // ComparableState is a profile state as two equal graphs hold it:
-// merged-from ("m:") fields are left out (they name profile ids, which
-// depend on arrival order), and the JSON of stamped values ("w:") is
+// merged-from ("m:") fields and the version are left out (they depend on
+// arrival order), and the JSON of stamped values ("w:", "o:") is
 // compacted and HTML-escaped as encoding/json writes it. The live state
 // holds trait values as the producer sent them, the log as the resolver
 // re-encoded them, so the same value may differ in spacing or escapes.
@@ -456,9 +456,9 @@ func ComparableState(st profile.State) profile.State {
 	out := make(profile.State, len(st))
 	for f, v := range st {
 		switch {
-		case strings.HasPrefix(f, "m:"):
+		case strings.HasPrefix(f, "m:") || f == profile.FieldVersion:
 			continue
-		case strings.HasPrefix(f, "w:") && len(v) > profile.StampLen:
+		case (strings.HasPrefix(f, "w:") || strings.HasPrefix(f, "o:")) && len(v) > profile.StampLen:
 			v = v[:profile.StampLen] + canonicalJSON(v[profile.StampLen:])
 		}
 		out[f] = v

@@ -25,6 +25,7 @@ type schema struct {
 	Properties  map[string]schema `json:"properties"`
 	Enum        []string          `json:"enum"`
 	OneOf       []schema          `json:"oneOf"`
+	Defs        map[string]schema `json:"$defs"`
 }
 
 func load(t *testing.T, name string) schema {
@@ -137,9 +138,43 @@ func TestSchemasMatchTheGoTypes(t *testing.T) {
 		{"profile properties = profile.Profile fields", keys(profileSchema.OneOf[0].Properties), profileAll},
 		{"profile required = profile.Profile fields without omitempty", sorted(profileSchema.OneOf[0].Required), profileRequired},
 	}
+	// The profile's parts and the merged-away value.
+	for def, v := range map[string]any{"demographic": profile.Demographic{}, "behavioral": profile.Behavioral{},
+		"transactional": profile.Transactional{}, "psychographic": profile.Psychographic{}, "derived": profile.Derived{},
+		"score": profile.Score{}, "source": profile.Source{}} {
+		all, required := jsonFields(t, v)
+		d := profileSchema.Defs[def]
+		tests = append(tests,
+			struct {
+				name      string
+				got, want []string
+			}{"profile $defs." + def + " properties", keys(d.Properties), all},
+			struct {
+				name      string
+				got, want []string
+			}{"profile $defs." + def + " required", sorted(d.Required), required})
+	}
+	for _, part := range []struct {
+		name string
+		got  schema
+		v    any
+	}{{"sentiment", profileSchema.Defs["psychographic"].Properties["sentiment"], profile.Sentiment{}},
+		{"rfm", profileSchema.Defs["derived"].Properties["rfm"], profile.RFM{}},
+		{"merged", profileSchema.OneOf[1], profile.Merged{}}} {
+		all, required := jsonFields(t, part.v)
+		tests = append(tests,
+			struct {
+				name      string
+				got, want []string
+			}{"profile " + part.name + " properties", keys(part.got.Properties), all},
+			struct {
+				name      string
+				got, want []string
+			}{"profile " + part.name + " required", sorted(part.got.Required), required})
+	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if len(tt.want) == 0 {
+			if len(tt.want) == 0 && !strings.HasSuffix(tt.name, " required") {
 				t.Fatal("nothing to compare with")
 			}
 			if !slices.Equal(tt.got, tt.want) {

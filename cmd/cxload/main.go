@@ -129,7 +129,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		if policy, err = cfg.Identity.Compile(); err != nil {
 			return fmt.Errorf("identity rules: %w", err)
 		}
-		st, err := redisstore.New(ctx, cfg.Redis, policy)
+		st, err := redisstore.New(ctx, cfg.Redis, policy, nil)
 		if err != nil {
 			return fmt.Errorf("-accuracy: %w", err)
 		}

@@ -18,19 +18,23 @@ import (
 )
 
 // printProfile prints the profile REF resolves to, as JSON.
-func printProfile(ctx context.Context, cfg pipeline.Config, tenant, ref string, stdout io.Writer) error {
+func printProfile(ctx context.Context, cfg pipeline.Config, tenant, ref string, provenance bool, stdout io.Writer) error {
 	rs, err := pipeline.OpenRedis(ctx, cfg)
 	if err != nil {
 		return err
 	}
 	defer rs.Close()
+	model, err := cfg.Profile.Compile()
+	if err != nil {
+		return err
+	}
 	id, st, err := rs.Resolve(ctx, tenant, ref)
 	if err != nil {
 		return fmt.Errorf("profile %s: %w", ref, err)
 	}
 	enc := json.NewEncoder(stdout)
 	enc.SetIndent("", "  ")
-	return enc.Encode(profile.FromState(tenant, id, st))
+	return enc.Encode(model.Render(tenant, id, st, profile.Meta{AsOf: time.Now(), Provenance: provenance}))
 }
 
 // printTimeline prints the cross-channel timeline of the profile REF
@@ -114,13 +118,18 @@ func unmerge(ctx context.Context, cfg pipeline.Config, tenant, ref, identifier s
 		return err
 	}
 	defer rs.Close()
+	model, err := cfg.Profile.Compile()
+	if err != nil {
+		return err
+	}
 	pid, _, err := rs.Resolve(ctx, tenant, ref)
 	if err != nil {
 		return fmt.Errorf("profile %s: %w", ref, err)
 	}
 	w := kafkaio.NewWriter(cfg.Kafka)
 	defer w.Close()
-	sp, err := (&resolve.Splitter{Store: rs, Writer: w, Topics: cfg.Kafka.Topics}).Unmerge(ctx, tenant, pid, id)
+	sp, err := (&resolve.Splitter{Store: rs, Writer: w,
+		Announcer: resolve.Announcer{Topics: cfg.Kafka.Topics, Model: model}}).Unmerge(ctx, tenant, pid, id)
 	if sp == nil {
 		return fmt.Errorf("unmerge %s from %s: %w", identifier, pid, err)
 	}

@@ -76,6 +76,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	tenant := fs.String("tenant", "", "tenant (admin verbs)")
 	limit := fs.Int("limit", 100, "events to show (timeline)")
 	identifier := fs.String("identifier", "", "identifier to take out of the profile, type:value (unmerge)")
+	provenance := fs.Bool("provenance", false, "show where each value came from (profile)")
 	check := fs.Bool("check", false, "rebuild into a scratch key space and compare with the live graph (rebuild)")
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
@@ -97,7 +98,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return fmt.Errorf("usage: cxstream %s -tenant TENANT REF (REF: profile id or type:value, e.g. email:jane@example.com)", cmd)
 		}
 		if cmd == "profile" {
-			return printProfile(ctx, cfg, *tenant, fs.Arg(0), stdout)
+			return printProfile(ctx, cfg, *tenant, fs.Arg(0), *provenance, stdout)
 		}
 		return printTimeline(ctx, cfg, *tenant, fs.Arg(0), *limit, stdout)
 	case "unmerge":

@@ -68,7 +68,7 @@ func TestIntegrationRebuildVerb(t *testing.T) {
 	}
 	rcfg := redisstore.Default()
 	rcfg.Addr = s.redis
-	rs, err := redisstore.New(ctx, rcfg, nil)
+	rs, err := redisstore.New(ctx, rcfg, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -91,7 +91,7 @@ func TestIntegrationRebuildVerb(t *testing.T) {
 			id, _ := event.ParseIdentifier(x)
 			e.Identifiers = append(e.Identifiers, id)
 		}
-		it, ok := redisstore.NewItem("cx.interactions/0", int64(i), e, rs.Policy())
+		it, ok := redisstore.NewItem("cx.interactions/0", int64(i), e, rs.Policy(), rs.Model())
 		if !ok {
 			t.Fatal("blocked")
 		}

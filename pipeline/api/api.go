@@ -5,6 +5,7 @@ import (
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -45,16 +46,17 @@ type API struct {
 	profiles  Profiles
 	timelines Timelines
 	splitter  Splitter
+	model     *profile.Model
 	log       *slog.Logger
 	requests  *prometheus.CounterVec
 }
 
-// New returns the API.
-func New(cfg Config, profiles Profiles, timelines Timelines, log *slog.Logger, reg prometheus.Registerer) (*API, error) {
+// New returns the API; model renders profiles.
+func New(cfg Config, profiles Profiles, timelines Timelines, model *profile.Model, log *slog.Logger, reg prometheus.Registerer) (*API, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	a := &API{cfg: cfg, profiles: profiles, timelines: timelines, log: log,
+	a := &API{cfg: cfg, profiles: profiles, timelines: timelines, model: model, log: log,
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "cxstream_api_requests_total",
 			Help: "Profile API requests by route and status code.",
@@ -125,7 +127,11 @@ func (a *API) getProfile(w http.ResponseWriter, r *http.Request, tenant string) 
 	if code != 0 {
 		return code
 	}
-	return writeJSON(w, http.StatusOK, profile.FromState(tenant, id, st))
+	prov, err := boolParam(r, "provenance")
+	if err != nil {
+		return writeError(w, http.StatusBadRequest, err.Error())
+	}
+	return writeJSON(w, http.StatusOK, a.model.Render(tenant, id, st, profile.Meta{AsOf: time.Now(), Provenance: prov}))
 }
 
 func (a *API) getEvents(w http.ResponseWriter, r *http.Request, tenant string) int {
@@ -193,4 +199,17 @@ func writeJSON(w http.ResponseWriter, code int, v any) int {
 
 func writeError(w http.ResponseWriter, code int, msg string) int {
 	return writeJSON(w, code, map[string]string{"error": msg})
+}
+
+// boolParam reads an optional boolean query parameter.
+func boolParam(r *http.Request, name string) (bool, error) {
+	v := r.URL.Query().Get(name)
+	if v == "" {
+		return false, nil
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		return false, fmt.Errorf("%s: %q is not a boolean (true or false)", name, v)
+	}
+	return b, nil
 }

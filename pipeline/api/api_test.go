@@ -66,7 +66,7 @@ func (f *fakeStore) IdentityHistory(_ context.Context, tenant, id string, limit 
 func TestAPI(t *testing.T) {
 	store := &fakeStore{}
 	a, err := New(Config{Addr: ":0", Tokens: []Token{{Token: "acme-token-0123456789", Tenant: "acme"}, {Token: "other-token-0123456789", Tenant: "other"}}},
-		store, store, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
+		store, store, profile.Default(), slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

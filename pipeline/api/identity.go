@@ -72,13 +72,13 @@ func (a *API) getIdentity(w http.ResponseWriter, r *http.Request, tenant string)
 		a.log.Error("read identity history", "err", err)
 		return writeError(w, http.StatusServiceUnavailable, "identity history store unavailable")
 	}
-	return writeJSON(w, http.StatusOK, identityView(tenant, id, st, h))
+	return writeJSON(w, http.StatusOK, identityView(a.model, tenant, id, st, h))
 }
 
 // identityView joins the profile's identifiers (Redis) with the records that
 // linked them (ClickHouse).
-func identityView(tenant, id string, st profile.State, h chstore.History) IdentityView {
-	p := profile.FromState(tenant, id, st)
+func identityView(m *profile.Model, tenant, id string, st profile.State, h chstore.History) IdentityView {
+	p := m.Render(tenant, id, st, profile.Meta{})
 	v := IdentityView{
 		ProfileID:        id,
 		Tenant:           tenant,

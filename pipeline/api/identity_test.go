@@ -65,7 +65,7 @@ func TestIdentityView(t *testing.T) {
 		moved,
 	}, Truncated: true}
 
-	v := identityView("acme", "A", st, h)
+	v := identityView(profile.Default(), "acme", "A", st, h)
 	want := []IdentifierLink{
 		{Type: "anonymous_id", Value: "a-1", LinkedAt: at(-time.Hour), EventID: "e2", How: identity.KindLinked, ViaProfileID: "B"},
 		{Type: "device_id", Value: "d-1", LinkedAt: at(time.Minute), EventID: "e2", How: identity.KindLinked, ViaProfileID: "B"},
@@ -83,7 +83,7 @@ func TestIdentityView(t *testing.T) {
 	}
 
 	t.Run("empty history", func(t *testing.T) {
-		v := identityView("acme", "A", profile.State{}, chstore.History{})
+		v := identityView(profile.Default(), "acme", "A", profile.State{}, chstore.History{})
 		b := must(json.Marshal(v))
 		if string(b) != `{"profile_id":"A","tenant":"acme","identifiers":[],"history":[],"history_truncated":false,"merged_from":[]}` {
 			t.Errorf("empty view = %s", b)
@@ -133,7 +133,7 @@ func TestIntegrationIdentity(t *testing.T) {
 		profile.MergedField("B"):                  ms(t0.Add(2 * time.Minute)),
 	}
 	a, err := New(Config{Addr: ":0", Tokens: []Token{{Token: "acme-token-0123456789", Tenant: "acme"}}},
-		profileOf{id: "A", st: st}, ch, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
+		profileOf{id: "A", st: st}, ch, profile.Default(), slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/cxstream/cxstream/pkg/event"
 	"github.com/cxstream/cxstream/pkg/identity"
+	"github.com/cxstream/cxstream/pkg/profile"
 	"github.com/cxstream/cxstream/pkg/redisstore"
 )
 
@@ -47,7 +48,7 @@ func TestUnmerge(t *testing.T) {
 		{Token: "other-admin-0123456789", Tenant: "other", Admin: true},
 	}}
 	newAPI := func() *API {
-		a, err := New(cfg, store, store, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
+		a, err := New(cfg, store, store, profile.Default(), slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
 		if err != nil {
 			t.Fatal(err)
 		}

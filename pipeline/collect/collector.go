@@ -6,6 +6,12 @@
 // publishes it to the interactions topic, keyed by the event's strongest
 // identifier.
 //
+// Trait operations as Segment, PostHog and Mixpanel users send them are
+// recognised in an identify call's traits and in the properties of track,
+// page and screen calls: $set (merged into the envelope's traits),
+// $set_once (traits_set_once), $unset (traits_unset) and $increment or $add
+// (traits_increment); see mapTraitOps. Properties keep these keys as sent.
+//
 // A request is answered 200 only after Kafka acknowledged every one of its
 // messages, so a client that saw 200 can forget its events; on 5xx Segment's
 // libraries retry. What the collector rejects is published to the

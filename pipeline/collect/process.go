@@ -64,15 +64,20 @@ func (c *Collector) handleBatch(req *request, b *tracking.Batch) {
 	}
 }
 
-// handle maps, validates and encodes one message and queues it for the
-// interactions topic, keyed by its strongest identifier, or rejects it.
+// handle maps (tracking.Map, then the trait operations: mapTraitOps),
+// validates and encodes one message and queues it for the interactions
+// topic, keyed by its strongest identifier, or rejects it.
 func (c *Collector) handle(req *request, index int, raw []byte, m *tracking.Message) {
 	if req.typ != "" {
 		m.Type = string(req.typ)
 	}
 	e, err := tracking.Map(m, req.src, req.now)
+	var ops *traitOps
 	if err == nil {
-		err = tracking.Prepare(e, c.cfg.Limits)
+		ops, err = mapTraitOps(e)
+	}
+	if err == nil {
+		err = ops.rename(tracking.Prepare(e, c.cfg.Limits))
 	}
 	// The key is the strongest identifier that is not a blocked value; an
 	// event with blocked values only could join nobody.

@@ -63,6 +63,11 @@ func TestIntegrationSegmentClient(t *testing.T) {
 		analytics.Alias{MessageId: "sc-alias", UserId: "u-1", PreviousId: "anon-1"},
 		analytics.Group{MessageId: "sc-group", UserId: "u-1", GroupId: "g-1",
 			Traits: analytics.NewTraits().SetName("Acme")},
+		// PostHog-style trait operations in a track call's properties.
+		analytics.Track{MessageId: "sc-track-ops", UserId: "u-1", Event: "Points Earned",
+			Properties: analytics.NewProperties().
+				Set("$increment", map[string]any{"points": 10}).
+				Set("$set", map[string]any{"tier": "gold"})},
 	}
 	for _, m := range calls {
 		if err := client.Enqueue(m); err != nil {
@@ -84,12 +89,13 @@ func TestIntegrationSegmentClient(t *testing.T) {
 		name string
 		key  string
 	}{
-		"sc-track":    {event.TypeTrack, "Order Completed", "user_id:u-1"},
-		"sc-identify": {event.TypeIdentify, "", "user_id:u-1"},
-		"sc-page":     {event.TypePage, "Pricing", "anonymous_id:anon-1"},
-		"sc-screen":   {event.TypeScreen, "Home", "user_id:u-1"},
-		"sc-alias":    {event.TypeAlias, "", "user_id:u-1"},
-		"sc-group":    {event.TypeGroup, "", "user_id:u-1"},
+		"sc-track":     {event.TypeTrack, "Order Completed", "user_id:u-1"},
+		"sc-identify":  {event.TypeIdentify, "", "user_id:u-1"},
+		"sc-page":      {event.TypePage, "Pricing", "anonymous_id:anon-1"},
+		"sc-screen":    {event.TypeScreen, "Home", "user_id:u-1"},
+		"sc-alias":     {event.TypeAlias, "", "user_id:u-1"},
+		"sc-group":     {event.TypeGroup, "", "user_id:u-1"},
+		"sc-track-ops": {event.TypeTrack, "Points Earned", "user_id:u-1"},
 	}
 	for _, m := range readTopic(t, cfg, cfg.Topics.Interactions, len(calls)) {
 		e, err := event.DecodePrepared(m.Value, event.DefaultLimits())
@@ -103,6 +109,9 @@ func TestIntegrationSegmentClient(t *testing.T) {
 		delete(want, e.EventID)
 		if e.Type != w.typ || e.Name != w.name || string(m.Key) != w.key || e.Tenant != "acme" || e.Channel != "web" {
 			t.Errorf("event %s: type %s name %q key %q, want %s %q %q\n%s", e.EventID, e.Type, e.Name, m.Key, w.typ, w.name, w.key, m.Value)
+		}
+		if e.EventID == "sc-track-ops" && (e.TraitsIncrement["points"] != "10" || string(e.Traits["tier"]) != `"gold"`) {
+			t.Errorf("event %s: trait operations not mapped\n%s", e.EventID, m.Value)
 		}
 		if d := time.Since(e.EventTime); d < -time.Minute || d > time.Minute {
 			t.Errorf("event %s: event_time %v is not about now", e.EventID, e.EventTime)

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
+	"strconv"
 	"time"
 
 	"github.com/segmentio/kafka-go"
@@ -16,13 +18,39 @@ import (
 	"github.com/cxstream/cxstream/pkg/redisstore"
 )
 
-// Announce builds the cx.identity and cx.profiles messages that tell
-// downstream services about identity changes and the profiles' new state:
-// one cx.identity message per record (key: its profile id, or the
-// identifier if it has none), a {"merged_into"} tombstone-like value on
-// cx.profiles for every id a merge forwarded, and the state of every
-// profile.
-func Announce(t kafkaio.Topics, tenant string, recs []identity.Record, profiles map[string]profile.State) ([]kafka.Message, error) {
+// Announcer builds the cx.identity and cx.profiles messages that tell
+// downstream services about identity changes and the profiles' new state.
+type Announcer struct {
+	Topics kafkaio.Topics
+	// Model renders profile states.
+	Model *profile.Model
+	// Now is the as_of time of rendered profiles (time.Now if nil).
+	Now func() time.Time
+}
+
+// Messages returns one cx.identity message per record (key: its profile id,
+// or the identifier if it has none), a {"merged_into", "version"} value on
+// cx.profiles for every id a merge forwarded, and the rendered state of
+// every profile. Every cx.profiles message carries the tenant and the
+// version in headers (kafkaio.HeaderTenant, kafkaio.HeaderVersion).
+func (a Announcer) Messages(tenant string, recs []identity.Record, profiles map[string]profile.State) ([]kafka.Message, error) {
+	now := time.Now
+	if a.Now != nil {
+		now = a.Now
+	}
+	asOf := now()
+	// The script stamps every profile it touched in one call with the same
+	// version; a merged-away id's last word carries it too.
+	var version int64
+	for _, st := range profiles {
+		if v, _ := strconv.ParseInt(st[profile.FieldVersion], 10, 64); v > version {
+			version = v
+		}
+	}
+	headers := func(v int64) []kafka.Header {
+		return []kafka.Header{{Key: kafkaio.HeaderTenant, Value: []byte(tenant)},
+			{Key: kafkaio.HeaderVersion, Value: []byte(strconv.FormatInt(v, 10))}}
+	}
 	var out []kafka.Message
 	for _, rec := range recs {
 		v, err := json.Marshal(rec)
@@ -33,20 +61,26 @@ func Announce(t kafkaio.Topics, tenant string, recs []identity.Record, profiles 
 		if key == "" {
 			key = rec.Identifier
 		}
-		out = append(out, kafka.Message{Topic: t.Identity, Key: []byte(key), Value: v})
+		out = append(out, kafka.Message{Topic: a.Topics.Identity, Key: []byte(key), Value: v})
 		if rec.Kind == identity.KindMerged {
-			into, _ := json.Marshal(profile.Merged{MergedInto: rec.ProfileID})
+			into, _ := json.Marshal(profile.Merged{MergedInto: rec.ProfileID, Version: version})
 			for _, alias := range rec.Aliases {
-				out = append(out, kafka.Message{Topic: t.Profiles, Key: []byte(alias), Value: into})
+				out = append(out, kafka.Message{Topic: a.Topics.Profiles, Key: []byte(alias), Value: into, Headers: headers(version)})
 			}
 		}
 	}
-	for id, st := range profiles {
-		v, err := json.Marshal(profile.FromState(tenant, id, st))
+	ids := make([]string, 0, len(profiles))
+	for id := range profiles {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	for _, id := range ids {
+		p := a.Model.Render(tenant, id, profiles[id], profile.Meta{AsOf: asOf})
+		v, err := json.Marshal(p)
 		if err != nil {
 			return nil, fmt.Errorf("encode profile: %w", err)
 		}
-		out = append(out, kafka.Message{Topic: t.Profiles, Key: []byte(id), Value: v})
+		out = append(out, kafka.Message{Topic: a.Topics.Profiles, Key: []byte(id), Value: v, Headers: headers(p.Version)})
 	}
 	return out, nil
 }
@@ -54,9 +88,9 @@ func Announce(t kafkaio.Topics, tenant string, recs []identity.Record, profiles 
 // Splitter carries out unmerges: it splits in Redis, then announces the
 // split on cx.identity and cx.profiles.
 type Splitter struct {
-	Store  *redisstore.Store
-	Writer *kafka.Writer
-	Topics kafkaio.Topics
+	Store     *redisstore.Store
+	Writer    *kafka.Writer
+	Announcer Announcer
 }
 
 // Unmerge takes identifier id out of its profile (profileID, if not empty,
@@ -68,7 +102,7 @@ func (s *Splitter) Unmerge(ctx context.Context, tenant, profileID string, id eve
 	if err != nil {
 		return nil, err
 	}
-	msgs, err := Announce(s.Topics, tenant, sp.Records, sp.Profiles)
+	msgs, err := s.Announcer.Messages(tenant, sp.Records, sp.Profiles)
 	if err != nil {
 		return sp, err
 	}

@@ -20,6 +20,7 @@ import (
 	"github.com/cxstream/cxstream/pkg/identity/identitytest"
 	"github.com/cxstream/cxstream/pkg/kafkaio"
 	"github.com/cxstream/cxstream/pkg/kafkaio/kafkaiotest"
+	"github.com/cxstream/cxstream/pkg/profile"
 	"github.com/cxstream/cxstream/pkg/redisstore"
 	"github.com/cxstream/cxstream/pkg/redisstore/redisstoretest"
 )
@@ -93,7 +94,7 @@ func TestIntegrationConcurrentResolversMatchReference(t *testing.T) {
 	runCtx, stop := context.WithCancel(ctx)
 	done := make(chan error, 3)
 	for range 3 {
-		r, err := resolve.New(cfg, kcfg, identity.DefaultRules(), store, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
+		r, err := resolve.New(cfg, kcfg, identity.DefaultRules(), profile.Default(), store, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
 		if err != nil {
 			t.Fatal(err)
 		}

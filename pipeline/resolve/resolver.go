@@ -16,6 +16,7 @@ import (
 	"github.com/cxstream/cxstream/pkg/event"
 	"github.com/cxstream/cxstream/pkg/identity"
 	"github.com/cxstream/cxstream/pkg/kafkaio"
+	"github.com/cxstream/cxstream/pkg/profile"
 	"github.com/cxstream/cxstream/pkg/redisstore"
 )
 
@@ -30,20 +31,25 @@ type Resolver struct {
 	cfg    Config
 	kafka  kafkaio.Config
 	policy *identity.Policy
+	model  *profile.Model
+	ann    Announcer
 	store  Store
 	log    *slog.Logger
 	m      *metrics
 	now    func() time.Time
 }
 
-// New returns a resolver; Run starts it.
-func New(cfg Config, kcfg kafkaio.Config, rules identity.Rules, store Store, log *slog.Logger, reg prometheus.Registerer) (*Resolver, error) {
+// New returns a resolver; Run starts it. Events are resolved under the
+// identity rules and folded under the profile model.
+func New(cfg Config, kcfg kafkaio.Config, rules identity.Rules, model *profile.Model, store Store, log *slog.Logger, reg prometheus.Registerer) (*Resolver, error) {
 	policy, err := rules.Compile()
 	if err := errors.Join(cfg.Validate(), kcfg.Validate(), err); err != nil {
 		return nil, err
 	}
 	cfg.Limits.Normalize = policy.Normalize
-	return &Resolver{cfg: cfg, kafka: kcfg, policy: policy, store: store, log: log, m: newMetrics(reg), now: time.Now}, nil
+	r := &Resolver{cfg: cfg, kafka: kcfg, policy: policy, model: model, store: store, log: log, m: newMetrics(reg), now: time.Now}
+	r.ann = Announcer{Topics: kcfg.Topics, Model: model, Now: func() time.Time { return r.now() }}
+	return r, nil
 }
 
 // Run consumes cx.interactions until ctx ends. A batch that has been fetched
@@ -150,7 +156,7 @@ func (r *Resolver) decode(msg kafka.Message) (*event.Event, redisstore.Item, err
 	if err := event.Prepare(e, r.cfg.Limits); err != nil {
 		return nil, redisstore.Item{}, err
 	}
-	item, ok := redisstore.NewItem(msg.Topic+"/"+strconv.Itoa(msg.Partition), msg.Offset, e, r.policy)
+	item, ok := redisstore.NewItem(msg.Topic+"/"+strconv.Itoa(msg.Partition), msg.Offset, e, r.policy, r.model)
 	if n := len(e.Identifiers) - len(item.Identifiers); ok && n > 0 {
 		r.m.blocked.Add(float64(n))
 	}
@@ -183,7 +189,7 @@ func (r *Resolver) outputs(tenant string, idx []int, events []*event.Event, res 
 		}
 		out = append(out, kafka.Message{Topic: t.Timeline, Key: []byte(o.ProfileID), Value: v})
 	}
-	msgs, err := Announce(t, tenant, res.Records, res.Profiles)
+	msgs, err := r.ann.Messages(tenant, res.Records, res.Profiles)
 	if err != nil {
 		return nil, err
 	}

@@ -77,7 +77,7 @@ func TestIntegrationResolverPublishesAndDeadLetters(t *testing.T) {
 
 	cfg := resolve.Default()
 	cfg.Group += suffix
-	r, err := resolve.New(cfg, kcfg, identity.DefaultRules(), store, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
+	r, err := resolve.New(cfg, kcfg, identity.DefaultRules(), profile.Default(), store, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -127,8 +127,8 @@ func TestIntegrationResolverPublishesAndDeadLetters(t *testing.T) {
 	for {
 		_, st, err := store.Resolve(ctx, tenant, "anonymous_id:anon-1"+suffix)
 		if err == nil {
-			p := profile.FromState(tenant, survivor, st)
-			if p.Events == 3 && len(p.MergedFrom) == 1 {
+			p := profile.Default().Render(tenant, survivor, st, profile.Meta{})
+			if p.Behavioral.Events == 3 && len(p.MergedFrom) == 1 {
 				break
 			}
 		}
@@ -150,7 +150,7 @@ func TestIntegrationResolverPublishesAndDeadLetters(t *testing.T) {
 			t.Fatalf("cx.profiles: no final state for %s: %v", survivor, err)
 		}
 		var p profile.Profile
-		if string(m.Key) == survivor && json.Unmarshal(m.Value, &p) == nil && p.Events == 3 && len(p.MergedFrom) == 1 {
+		if string(m.Key) == survivor && json.Unmarshal(m.Value, &p) == nil && p.Behavioral.Events == 3 && len(p.MergedFrom) == 1 {
 			break
 		}
 	}

@@ -37,7 +37,7 @@ func TestIntegrationSplitterAnnouncesTheSplit(t *testing.T) {
 			id, _ := event.ParseIdentifier(s)
 			e.Identifiers = append(e.Identifiers, id)
 		}
-		it, _ := redisstore.NewItem("in/0", int64(i), e, policy)
+		it, _ := redisstore.NewItem("in/0", int64(i), e, policy, profile.Default())
 		items = append(items, it)
 	}
 	if _, err := store.Apply(ctx, tenant, items); err != nil {
@@ -52,7 +52,7 @@ func TestIntegrationSplitterAnnouncesTheSplit(t *testing.T) {
 	}
 	w := kafkaio.NewWriter(kcfg)
 	defer w.Close()
-	sp, err := (&resolve.Splitter{Store: store, Writer: w, Topics: kcfg.Topics}).Unmerge(ctx, tenant, jane, event.Identifier{Type: "email", Value: "Family@Example.com"})
+	sp, err := (&resolve.Splitter{Store: store, Writer: w, Announcer: resolve.Announcer{Topics: kcfg.Topics, Model: profile.Default()}}).Unmerge(ctx, tenant, jane, event.Identifier{Type: "email", Value: "Family@Example.com"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -81,7 +81,7 @@ func TestIntegrationSplitterAnnouncesTheSplit(t *testing.T) {
 	if got := states[jane].Identifiers["email"]; len(got) != 0 {
 		t.Errorf("Jane's announced profile still has emails %v", got)
 	}
-	if got := states[sp.ProfileID].Identifiers["email"]; len(got) != 1 || states[sp.ProfileID].Events != 2 { // e2 and e3 are anchored at the email
+	if got := states[sp.ProfileID].Identifiers["email"]; len(got) != 1 || states[sp.ProfileID].Behavioral.Events != 2 { // e2 and e3 are anchored at the email
 		t.Errorf("the email's announced profile: %+v", states[sp.ProfileID])
 	}
 }

@@ -12,11 +12,12 @@ import (
 )
 
 // table is one topic-to-table flow: how to decode its messages into rows and
-// insert a batch of them.
+// insert a batch of them. decode sees the whole message (key, headers, value,
+// timestamp); an error sends the message to the dead-letter topic.
 type table[T any] struct {
 	name   string // ClickHouse table, the metrics' label
 	topic  string
-	decode func([]byte) (T, error)
+	decode func(kafka.Message) (T, error)
 	insert func(context.Context, []T) error
 }
 
@@ -66,10 +67,11 @@ func handle[T any](ctx context.Context, s *Sink, w messageWriter, r *kafka.Reade
 	var dead []kafka.Message
 	now := time.Now()
 	for _, m := range msgs {
-		row, err := t.decode(m.Value)
+		row, err := t.decode(m)
 		if err != nil {
+			tenant, _ := headerValue(m, kafkaio.HeaderTenant) // cx.profiles messages have one
 			dead = append(dead, kafkaio.DeadLetter(s.kcfg.Topics.DeadLetter, m.Key, m.Value, err,
-				kafkaio.Origin{Stage: "sink", Topic: m.Topic, Partition: m.Partition, Offset: m.Offset}, now))
+				kafkaio.Origin{Stage: "sink", Topic: m.Topic, Partition: m.Partition, Offset: m.Offset, Tenant: tenant}, now))
 			log.Warn("sink dead-lettering message", "partition", m.Partition, "offset", m.Offset, "error", err)
 			continue
 		}

@@ -7,8 +7,8 @@ import (
 )
 
 // metrics are the sink's Prometheus series. The table label is the
-// ClickHouse table of the insert (cx_events, cx_identity); it never holds
-// ids.
+// ClickHouse table of the insert (cx_events, cx_identity,
+// cx_profile_snapshots); it never holds ids.
 type metrics struct {
 	rowsInserted   *prometheus.CounterVec
 	insertDuration *prometheus.HistogramVec

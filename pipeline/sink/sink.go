@@ -1,6 +1,7 @@
 // Package sink is the pipeline stage that stores what the resolver produced:
-// it consumes cx.timeline and cx.identity and inserts them into ClickHouse
-// (cx_events; cx_identity and cx_profile_aliases) in large batches.
+// it consumes cx.timeline, cx.identity and cx.profiles and inserts them into
+// ClickHouse (cx_events; cx_identity and cx_profile_aliases;
+// cx_profile_snapshots) in large batches.
 //
 // Delivery is at least once and nothing is dropped: a batch's offsets are
 // committed only after its rows were inserted, a failing insert is retried
@@ -8,7 +9,7 @@
 // inserted (undecodable, or missing what the tables need) goes to the
 // dead-letter topic before the batch is committed. Duplicates from
 // redelivery are harmless: the tables collapse them and the queries
-// deduplicate by event id.
+// deduplicate (events by event id, snapshots by profile and version).
 package sink
 
 import (
@@ -20,6 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/cxstream/cxstream/pkg/chstore"
 	"github.com/cxstream/cxstream/pkg/event"
 	"github.com/cxstream/cxstream/pkg/identity"
 	"github.com/cxstream/cxstream/pkg/kafkaio"
@@ -32,9 +34,10 @@ import (
 type Store interface {
 	InsertEvents(ctx context.Context, rs []event.Resolved) error
 	InsertIdentity(ctx context.Context, recs []identity.Record) error
+	InsertSnapshots(ctx context.Context, rows []chstore.Snapshot) error
 }
 
-// Sink consumes the timeline and identity topics into a Store.
+// Sink consumes the timeline, identity and profiles topics into a Store.
 type Sink struct {
 	cfg     Config
 	kcfg    kafkaio.Config
@@ -64,10 +67,10 @@ func New(cfg Config, kcfg kafkaio.Config, store Store, log *slog.Logger, reg pro
 // Config.ShutdownTimeout) and closes its reader. It returns nil after a clean
 // shutdown, else the first loop's error.
 //
-// Goroutines: the two consumer loops run in an errgroup and return when ctx
-// (or the group's context, cancelled by the first failing loop) ends and
-// their last batch is handled; Run returns after both, then closes the
-// dead-letter writer.
+// Goroutines: the three consumer loops (one per topic) run in an errgroup
+// and return when ctx (or the group's context, cancelled by the first failing
+// loop) ends and their last batch is handled; Run returns after all of them,
+// then closes the dead-letter writer.
 func (s *Sink) Run(ctx context.Context) (err error) {
 	w := kafkaio.NewWriter(s.kcfg)
 	defer func() {
@@ -80,13 +83,19 @@ func (s *Sink) Run(ctx context.Context) (err error) {
 	g.Go(func() error {
 		return consume(gctx, s, w, table[event.Resolved]{
 			name: "cx_events", topic: s.kcfg.Topics.Timeline,
-			decode: decodeEvent, insert: s.store.InsertEvents,
+			decode: byValue(decodeEvent), insert: s.store.InsertEvents,
 		})
 	})
 	g.Go(func() error {
 		return consume(gctx, s, w, table[identity.Record]{
 			name: "cx_identity", topic: s.kcfg.Topics.Identity,
-			decode: decodeRecord, insert: s.store.InsertIdentity,
+			decode: byValue(decodeRecord), insert: s.store.InsertIdentity,
+		})
+	})
+	g.Go(func() error {
+		return consume(gctx, s, w, table[chstore.Snapshot]{
+			name: "cx_profile_snapshots", topic: s.kcfg.Topics.Profiles,
+			decode: decodeProfile, insert: s.store.InsertSnapshots,
 		})
 	})
 	err = g.Wait()

@@ -7,6 +7,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
+	"strconv"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -71,12 +74,30 @@ func TestIntegrationSinkStoresAndDeadLetters(t *testing.T) {
 		Kind: identity.KindMerged, Tenant: tenant, ProfileID: "profile-a", FromProfileID: "profile-b",
 		Aliases: []string{"profile-b"}, EventID: "ev-0299", At: time.Date(2026, 2, 1, 11, 0, 0, 0, time.UTC),
 	}))
+	// cx.profiles: states, a merge, a tombstone, an older state after a
+	// newer one, and a redelivery.
+	msgs = append(msgs,
+		profileMessage(t, kcfg.Topics.Profiles, tenant, "profile-a", 5, "active", 120.5),
+		profileMessage(t, kcfg.Topics.Profiles, tenant, "profile-a", 3, "new", 20), // late: v5 stays
+		profileMessage(t, kcfg.Topics.Profiles, tenant, "profile-b", 2, "active", 10),
+		tagged(kafka.Message{Topic: kcfg.Topics.Profiles, Key: []byte("profile-b"),
+			Value: []byte(`{"merged_into":"profile-a","version":4}`)}, tenant, 4),
+		profileMessage(t, kcfg.Topics.Profiles, tenant, "profile-c", 6, "churned", 0),
+		tagged(kafka.Message{Topic: kcfg.Topics.Profiles, Key: []byte("profile-c")}, tenant, 7), // tombstone
+		profileMessage(t, kcfg.Topics.Profiles, tenant, "profile-d", 1, "new", 7.25),
+		profileMessage(t, kcfg.Topics.Profiles, tenant, "profile-d", 1, "new", 7.25), // redelivered
+	)
+	const profileRows = 8
 	badTimeline := []byte(`{"profile_id": "p", not json`)
 	badIdentity := []byte(`{"kind":"profile_created","tenant":"sinktest"}`) // no profile_id, no at
+	badProfile := kafka.Message{Topic: kcfg.Topics.Profiles, Key: []byte("profile-e"), Value: []byte(`{"merged_into":"profile-a"}`),
+		Headers: []kafka.Header{{Key: kafkaio.HeaderTenant, Value: []byte(tenant)}, {Key: kafkaio.HeaderVersion, Value: []byte("v9")}}}
 	msgs = append(msgs,
 		kafka.Message{Topic: kcfg.Topics.Timeline, Key: []byte("bad"), Value: badTimeline},
 		kafka.Message{Topic: kcfg.Topics.Identity, Key: []byte("bad"), Value: badIdentity},
+		badProfile,
 	)
+	produced := time.Now().Truncate(time.Second)
 	if err := w.WriteMessages(ctx, msgs...); err != nil {
 		t.Fatalf("produce: %v", err)
 	}
@@ -93,12 +114,40 @@ func TestIntegrationSinkStoresAndDeadLetters(t *testing.T) {
 		return err == nil && len(page.Events) == events, fmt.Sprintf("timeline has %d events, err = %v", len(page.Events), err)
 	})
 
-	dl := readMessages(t, ctx, kcfg.Brokers, kcfg.Topics.DeadLetter, 2)
+	waitFor(t, ctx, "current profiles in ClickHouse", func() (bool, string) {
+		snaps, err := store.CurrentProfiles(ctx, tenant)
+		var got []string
+		for _, sn := range snaps {
+			got = append(got, fmt.Sprintf("%s@%d", sn.ProfileID, sn.Version))
+		}
+		return err == nil && slices.Equal(got, []string{"profile-a@5", "profile-d@1"}),
+			fmt.Sprintf("current = %v, err = %v; want profile-a@5 profile-d@1", got, err)
+	})
+	a, _, err := store.LatestSnapshot(ctx, tenant, "profile-a")
+	if err != nil || a.LifetimeValue != 120.5 || a.Lifecycle != "active" || a.Email != "profile-a@example.com" ||
+		a.Events != 50 || !a.AsOf.Equal(time.Date(2026, 2, 1, 12, 0, 5, 0, time.UTC)) || a.Profile == "" {
+		t.Errorf("latest snapshot of profile-a = %+v, %v", a, err)
+	}
+	waitFor(t, ctx, "merge and tombstone in ClickHouse", func() (bool, string) {
+		b, _, berr := store.LatestSnapshot(ctx, tenant, "profile-b")
+		c, _, cerr := store.LatestSnapshot(ctx, tenant, "profile-c")
+		return berr == nil && cerr == nil && b.MergedInto == "profile-a" && b.Version == 4 && c.Deleted && c.Version == 7,
+			fmt.Sprintf("profile-b = %+v, %v; profile-c = %+v, %v", b, berr, c, cerr)
+	})
+	if b, _, _ := store.LatestSnapshot(ctx, tenant, "profile-b"); b.AsOf.Before(produced.Add(-time.Minute)) {
+		t.Errorf("merge as_of = %v, want the Kafka timestamp (about %v)", b.AsOf, produced)
+	}
+
+	dl := readMessages(t, ctx, kcfg.Brokers, kcfg.Topics.DeadLetter, 3)
 	byOrigin := map[string]kafka.Message{}
 	for _, m := range dl {
 		byOrigin[header(m, kafkaio.HeaderOriginTopic)] = m
 	}
-	for topic, want := range map[string][]byte{kcfg.Topics.Timeline: badTimeline, kcfg.Topics.Identity: badIdentity} {
+	if m := byOrigin[kcfg.Topics.Profiles]; header(m, kafkaio.HeaderTenant) != tenant || !strings.Contains(header(m, kafkaio.HeaderError), "cx-version") {
+		t.Errorf("dead letter from %s: tenant %q, error %q; want tenant %q and an error naming cx-version",
+			kcfg.Topics.Profiles, header(m, kafkaio.HeaderTenant), header(m, kafkaio.HeaderError), tenant)
+	}
+	for topic, want := range map[string][]byte{kcfg.Topics.Timeline: badTimeline, kcfg.Topics.Identity: badIdentity, kcfg.Topics.Profiles: badProfile.Value} {
 		m, ok := byOrigin[topic]
 		if !ok {
 			t.Errorf("no dead letter from %s", topic)
@@ -118,11 +167,14 @@ func TestIntegrationSinkStoresAndDeadLetters(t *testing.T) {
 	if got := testutil.ToFloat64(sink.metrics.insertErrors.WithLabelValues("cx_events")); got < 2 {
 		t.Errorf("insert errors of cx_events = %v, want >= 2 (injected failures)", got)
 	}
-	if got := testutil.ToFloat64(sink.metrics.deadLetters); got != 2 {
-		t.Errorf("dead letters = %v, want 2", got)
+	if got := testutil.ToFloat64(sink.metrics.deadLetters); got != 3 {
+		t.Errorf("dead letters = %v, want 3", got)
 	}
 	if got := testutil.ToFloat64(sink.metrics.rowsInserted.WithLabelValues("cx_identity")); got != 1 {
 		t.Errorf("identity rows inserted = %v, want 1", got)
+	}
+	if got := testutil.ToFloat64(sink.metrics.rowsInserted.WithLabelValues("cx_profile_snapshots")); got != profileRows {
+		t.Errorf("profile snapshot rows inserted = %v, want %d", got, profileRows)
 	}
 	for _, name := range []string{"cxstream_sink_rows_inserted_total", "cxstream_sink_insert_duration_seconds",
 		"cxstream_sink_rows_per_insert", "cxstream_sink_insert_errors_total", "cxstream_sink_deadletters_total"} {
@@ -133,7 +185,7 @@ func TestIntegrationSinkStoresAndDeadLetters(t *testing.T) {
 
 	// Offsets were committed: after a restart only new messages are
 	// consumed, so the next dead letter read in the same group is the new
-	// one, not a redelivery of the first two.
+	// one, not a redelivery of the first three.
 	newBad := []byte(`still not json`)
 	if err := w.WriteMessages(ctx, kafka.Message{Topic: kcfg.Topics.Timeline, Key: []byte("bad"), Value: newBad}); err != nil {
 		t.Fatal(err)
@@ -221,6 +273,34 @@ func jsonMessage(t *testing.T, topic, key string, v any) kafka.Message {
 		t.Fatal(err)
 	}
 	return kafka.Message{Topic: topic, Key: []byte(key), Value: b}
+}
+
+// profileMessage is a cx.profiles message holding a profile document (the
+// fields the sink reads, and some it does not) at version.
+func profileMessage(t *testing.T, topic, tenant, profile string, version int64, lifecycle string, ltv float64) kafka.Message {
+	t.Helper()
+	at := time.Date(2026, 2, 1, 12, 0, int(version), 0, time.UTC)
+	doc := map[string]any{
+		"profile_id": profile, "tenant": tenant, "version": version, "as_of": at,
+		"identifiers": map[string][]string{"email": {profile + "@example.com"}},
+		"traits":      map[string]any{"plan": "pro"},
+		"demographic": map[string]any{"email": profile + "@example.com", "country": "DE"},
+		"behavioral": map[string]any{"first_seen": at.Add(-time.Hour), "last_seen": at, "events": 10 * version,
+			"channels": map[string]int64{"web": version}},
+		"transactional": map[string]any{"orders": version, "currency": "EUR", "lifetime_value_reporting": ltv,
+			"lifetime_value": map[string]float64{"EUR": ltv}},
+		"derived":     map[string]any{"lifecycle": lifecycle},
+		"merged_from": []string{},
+	}
+	return tagged(jsonMessage(t, topic, profile, doc), tenant, version)
+}
+
+// tagged adds the cx-tenant and cx-version headers of cx.profiles.
+func tagged(m kafka.Message, tenant string, version int64) kafka.Message {
+	m.Headers = append(m.Headers,
+		kafka.Header{Key: kafkaio.HeaderTenant, Value: []byte(tenant)},
+		kafka.Header{Key: kafkaio.HeaderVersion, Value: []byte(strconv.FormatInt(version, 10))})
+	return m
 }
 
 func header(m kafka.Message, key string) string {

@@ -15,10 +15,68 @@ func Decode(b []byte) (*Event, error) {
 		return nil, Errors{{Reason: "message is not valid UTF-8"}}
 	}
 	var e Event
-	if err := json.Unmarshal(b, &e); err != nil {
+	err := json.Unmarshal(b, &e)
+	if len(e.TraitsIncrement) > 0 || (err != nil && !namesField(err)) {
+		if errs := incrementErrors(b); len(errs) > 0 {
+			return nil, errs
+		}
+	}
+	if err != nil {
 		return nil, jsonError(err)
 	}
 	return &e, nil
+}
+
+// namesField reports whether jsonError can say where a decoding error is.
+func namesField(err error) bool {
+	var (
+		typeErr   *json.UnmarshalTypeError
+		syntaxErr *json.SyntaxError
+		timeErr   *time.ParseError
+	)
+	return errors.As(err, &typeErr) || errors.As(err, &syntaxErr) || errors.As(err, &timeErr)
+}
+
+// incrementErrors reports the values of the envelope's traits_increment that
+// are not JSON numbers. encoding/json decodes a quoted number ("5") or null
+// into a json.Number, and fails without naming the field on any other
+// string; Decode looks at the values again when there are increments or
+// such an error, so that they are numbers as the schema says.
+func incrementErrors(b []byte) Errors {
+	var w struct {
+		Increment map[string]json.RawMessage `json:"traits_increment"`
+	}
+	if json.Unmarshal(b, &w) != nil {
+		return nil
+	}
+	var errs Errors
+	for k, v := range w.Increment {
+		if len(v) == 0 || !(v[0] == '-' || isDigit(v[0])) {
+			errs.add("traits_increment."+k, "must be a JSON number, got JSON %s", rawKind(v))
+		}
+	}
+	sortByField(errs)
+	return errs
+}
+
+// rawKind names the JSON type of a raw value, for errors.
+func rawKind(v json.RawMessage) string {
+	if len(v) == 0 {
+		return "nothing"
+	}
+	switch v[0] {
+	case '"':
+		return "string"
+	case '{':
+		return "object"
+	case '[':
+		return "array"
+	case 't', 'f':
+		return "boolean"
+	case 'n':
+		return "null"
+	}
+	return "number"
 }
 
 // DecodePrepared decodes, normalises and validates one envelope: what a

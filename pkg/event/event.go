@@ -73,9 +73,22 @@ type Event struct {
 	// ReceivedAt is when cxstream (or the producing system) received the event.
 	ReceivedAt  time.Time    `json:"received_at"`
 	Identifiers []Identifier `json:"identifiers"`
-	// Traits are facts about the person (name, email, plan); each value is kept
-	// as raw JSON and folded last-writer-wins by event time.
+	// Traits are facts about the person (name, email, plan) that the event
+	// sets; each value is kept as raw JSON and folded last-writer-wins by
+	// event time, and a null value unsets the trait.
+	//
+	// Traits, TraitsSetOnce, TraitsUnset and TraitsIncrement are the four
+	// trait operations (set, set once, unset, increment); one event may name
+	// a trait in only one of them (see Prepare).
 	Traits map[string]json.RawMessage `json:"traits,omitempty"`
+	// TraitsSetOnce are traits that are set only if the profile has no value for them yet (PostHog $set_once).
+	TraitsSetOnce map[string]json.RawMessage `json:"traits_set_once,omitempty"`
+	// TraitsUnset names traits to remove (PostHog $unset).
+	TraitsUnset []string `json:"traits_unset,omitempty"`
+	// TraitsIncrement adds a number to numeric traits (Mixpanel $add); negative to decrement.
+	// Each value is a JSON number of at most 1e12 in absolute value with at
+	// most 6 decimal places, folded exactly as integer millionths (Micros).
+	TraitsIncrement map[string]json.Number `json:"traits_increment,omitempty"`
 	// Properties describe the interaction itself (order id, revenue, page url).
 	Properties json.RawMessage `json:"properties,omitempty"`
 	// Context is the technical context (ip, user agent, device, campaign).

@@ -81,6 +81,9 @@ func TestDecodePreparedErrorsNameTheField(t *testing.T) {
 		{"far future", mutate(`"event_time":"2026-03-01T10:00:00.123Z"`, `"event_time":"2026-03-09T10:00:00Z"`), "event_time"},
 		{"before 2000", mutate(`"event_time":"2026-03-01T10:00:00.123Z"`, `"event_time":"1999-03-01T10:00:00Z"`), "event_time"},
 		{"bad time format", mutate(`"event_time":"2026-03-01T10:00:00.123Z"`, `"event_time":"yesterday"`), "event_time/received_at"},
+		{"increment not a number", mutate(`"traits":{"plan":"gold"}`, `"traits_increment":{"points":"ten"}`), "traits_increment.points"},
+		{"increment too precise", mutate(`"traits":{"plan":"gold"}`, `"traits_increment":{"points":0.0000001}`), "traits_increment.points"},
+		{"conflicting operations", mutate(`"traits":{"plan":"gold"}`, `"traits":{"plan":"gold"},"traits_unset":["plan"]`), "traits_unset[0]"},
 		{"properties not object", mutate(`"properties":{"revenue":42.5}`, `"properties":[1]`), "properties"},
 		{"no identifiers", mutate(`[{"type":"email","value":" Jane@Example.com"},{"type":"email","value":"jane@example.com"},{"type":"anonymous_id","value":"a-1"}]`, `[]`), "identifiers"},
 	} {
@@ -114,6 +117,9 @@ func TestParseIdentifier(t *testing.T) {
 
 func FuzzDecodePrepared(f *testing.F) {
 	f.Add([]byte(valid))
+	f.Add([]byte(validOps))
+	f.Add([]byte(strings.Replace(validOps, `"logins":1`, `"logins":"1"`, 1)))
+	f.Add([]byte(strings.Replace(validOps, `"logins":1`, `"plan":1e-7`, 1)))
 	f.Add([]byte(`{}`))
 	f.Add([]byte(`{"identifiers":[{"type":"phone","value":"+1 (415) 555-2671"}]}`))
 	f.Add([]byte("\xff\xfe"))
@@ -132,6 +138,12 @@ func FuzzDecodePrepared(f *testing.F) {
 		}
 		if e.EventTime.Before(time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)) {
 			t.Fatal("accepted an event before 2000")
+		}
+		// Every accepted increment folds exactly.
+		for k, n := range e.TraitsIncrement {
+			if _, err := Micros(n); err != nil {
+				t.Fatalf("accepted increment %s = %q: %v", k, n, err)
+			}
 		}
 	})
 }

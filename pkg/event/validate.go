@@ -147,11 +147,12 @@ func validateFields(e *Event, lim Limits, errs *Errors) {
 		errs.add("identifiers", "at most %d identifiers per event", lim.MaxIdentifiers)
 	}
 	for k := range e.Traits {
-		if k == "" || len(k) > maxTraitKey {
+		if !validTraitName(k) {
 			errs.add("traits", "trait names must be 1 to %d bytes", maxTraitKey)
 			break
 		}
 	}
+	validateTraitOps(e, errs)
 	if len(e.Properties) > 0 && !isObject(e.Properties) {
 		errs.add("properties", "must be a JSON object")
 	}

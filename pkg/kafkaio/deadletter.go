@@ -17,6 +17,10 @@ const (
 	HeaderOriginOffset    = "cx-origin-offset"
 	HeaderTenant          = "cx-tenant"
 	HeaderRejectedAt      = "cx-rejected-at"
+	// HeaderVersion is on every cx.profiles message: the version of the
+	// profile state it carries (of two messages of a key, the higher is the
+	// newer).
+	HeaderVersion = "cx-version"
 )
 
 // Origin is where a rejected message came from.

@@ -1,99 +1,184 @@
+// Package profile defines the unified customer profile and the fold that
+// builds it from events: demographic, behavioural, transactional and
+// psychographic data, the traits set by the four trait operations, and what
+// is derived from them (lifecycle stage, RFM scores).
+//
+// A profile's state is a flat map of fields. Each field name starts with one
+// letter and a colon that says how two values of the field combine, so that
+// folding an event into a profile and merging two profiles are the same
+// field-wise operation, whatever the order:
+//
+//	a:  integer sum                     a:events, a:ch:web, a:o:rev:EUR (micro-units)
+//	n:  integer minimum                 n:first_seen (unix ms), n:ss:<session> (sessions)
+//	x:  integer maximum                 x:last_seen (unix ms), x:o:last
+//	w:  greatest stamp wins             w:t:<trait> (set, unset), w:nps, w:cs:<purpose>
+//	o:  smallest stamp wins             o:t:<trait> (set_once)
+//	c:  increments newer than the set   c:t:<trait> (increment)
+//	i:  identifier, first linked (min)  i:email:jane@example.com
+//	m:  merged-from profile (min ms)    m:<profile id>
+//
+// A "w:" or "o:" value is a 31-byte stamp (15-digit unix ms of the event
+// time, then 16 hex digits of the FNV-1a hash of the event id: the
+// deterministic tie-break) followed by the JSON array [channel, event id,
+// value]: the value and where it came from (its provenance). A "c:" value is
+// described in counter.go. The same rules run in Go (State) and in Redis
+// (pkg/redisstore's Lua script); the Go side is the reference that the Redis
+// side is tested against, and reference_test.go is the plain sequential
+// model both are tested against.
+//
+// Which events feed which fields is the Model's business (model.go, from
+// Config); how a state is shown is Render's (render.go).
 package profile
 
 import (
 	"encoding/json"
-	"sort"
-	"strings"
+	"fmt"
+	"hash/fnv"
+	"strconv"
 	"time"
+
+	"github.com/cxstream/cxstream/pkg/event"
 )
 
-// Profile is the unified view of one customer: the value of cx.profiles
-// messages and of the Profile API (schemas/profile.schema.json). It is derived
-// from State and nothing else, so the same state always renders the same
-// bytes.
-type Profile struct {
-	ProfileID string `json:"profile_id"`
-	Tenant    string `json:"tenant"`
-	// Identifiers lists the normalised identifier values by type, sorted.
-	Identifiers map[string][]string `json:"identifiers"`
-	// Traits holds the latest value of each trait by event time; traits set
-	// to null are omitted.
-	Traits    map[string]json.RawMessage `json:"traits"`
-	FirstSeen time.Time                  `json:"first_seen"`
-	LastSeen  time.Time                  `json:"last_seen"`
-	Events    int64                      `json:"events"`
-	// Channels counts events per channel.
-	Channels map[string]int64 `json:"channels"`
-	// EventTypes counts events per type (track, identify, page, ...).
-	EventTypes  map[string]int64 `json:"event_types"`
-	LastChannel string           `json:"last_channel,omitempty"`
-	LastEvent   string           `json:"last_event,omitempty"`
-	// MergedFrom lists the profile ids merged into this one; they still
-	// resolve to it.
-	MergedFrom []string `json:"merged_from"`
+// Field name prefixes (see the package comment).
+const (
+	prefixAdd     = 'a'
+	prefixMin     = 'n'
+	prefixMax     = 'x'
+	prefixLWW     = 'w'
+	prefixOnce    = 'o'
+	prefixCounter = 'c'
+	prefixID      = 'i'
+	prefixMerged  = 'm'
+)
+
+// Field names and name prefixes of the fold.
+const (
+	FieldEvents      = "a:events"
+	FieldFirstSeen   = "n:first_seen"
+	FieldLastSeen    = "x:last_seen"
+	FieldLastChannel = "w:last_channel"
+	FieldLastEvent   = "w:last_event"
+	channelPrefix    = "a:ch:"
+	typePrefix       = "a:ty:"
+	sessionPrefix    = "n:ss:"
+	idPrefix         = "i:"
+	mergedPrefix     = "m:"
+
+	// Traits: one field per operation kind.
+	traitPrefix     = "w:t:"  // set and unset
+	oncePrefix      = "o:t:"  // set_once
+	counterPrefix   = "c:t:"  // increment
+	incSourcePrefix = "w:ci:" // provenance of the newest increment
+
+	// Demographic data from the event context.
+	fieldLocale  = "w:d:locale"
+	fieldCountry = "w:d:country"
+	fieldCity    = "w:d:city"
+
+	// Transactional data.
+	fieldOrders      = "a:o:n"
+	fieldItems       = "a:o:items"
+	revenuePrefix    = "a:o:rev:" // + currency, micro-units
+	fieldFirstOrder  = "n:o:first"
+	fieldLastOrder   = "x:o:last"
+	fieldRefunds     = "a:rf:n"
+	refundedPrefix   = "a:rf:amt:" // + currency, micro-units
+	preferencePrefix = "w:pf:"
+	consentPrefix    = "w:cs:"
+
+	// Psychographic data.
+	fieldNPS          = "w:nps"
+	fieldCSAT         = "w:csat"
+	fieldSentiment    = "w:snt"
+	fieldSentimentN   = "a:snt:n"
+	fieldSentimentSum = "a:snt:sum"
+)
+
+// FieldVersion is not a fold field: the store stamps it on a profile at each
+// change with the tenant's state version (an integer that grows with every
+// change), which Render shows as the profile's version. Merge ignores it.
+const FieldVersion = "_v"
+
+// StampLen is the length of the stamp that opens every "w:" and "o:" value.
+const StampLen = 31
+
+// Update is one field change produced by an event.
+type Update struct {
+	Field string
+	Value string
 }
 
-// Merged is the cx.profiles value for a profile that was merged away.
-type Merged struct {
-	MergedInto string `json:"merged_into"`
+// IDField is the state field recording identifier id.
+func IDField(id string) string { return idPrefix + id }
+
+// MergedField is the state field recording that profile pid was merged in.
+func MergedField(pid string) string { return mergedPrefix + pid }
+
+// Stamp returns the ordering stamp of an event: its event time, then a hash
+// of its id to break ties between events of the same millisecond.
+func Stamp(e *event.Event) string {
+	h := fnv.New64a()
+	h.Write([]byte(e.EventID))
+	return fmt.Sprintf("%015d%016x", e.EventTime.UnixMilli(), h.Sum64())
 }
 
-// FromState renders a profile from its state.
-func FromState(tenant, id string, s State) *Profile {
-	p := &Profile{
-		ProfileID:   id,
-		Tenant:      tenant,
-		Identifiers: map[string][]string{},
-		Traits:      map[string]json.RawMessage{},
-		Channels:    map[string]int64{},
-		EventTypes:  map[string]int64{},
-		MergedFrom:  []string{},
-	}
-	for f, v := range s {
-		switch {
-		case f == FieldEvents:
-			p.Events = atoi(v)
-		case f == FieldFirstSeen:
-			p.FirstSeen = msTime(v)
-		case f == FieldLastSeen:
-			p.LastSeen = msTime(v)
-		case f == FieldLastChannel:
-			p.LastChannel = jsonString(lwwValue(v))
-		case f == FieldLastEvent:
-			p.LastEvent = jsonString(lwwValue(v))
-		case strings.HasPrefix(f, channelPrefix):
-			p.Channels[f[len(channelPrefix):]] = atoi(v)
-		case strings.HasPrefix(f, typePrefix):
-			p.EventTypes[f[len(typePrefix):]] = atoi(v)
-		case strings.HasPrefix(f, traitPrefix):
-			if raw := lwwValue(v); raw != "null" && raw != "" {
-				p.Traits[f[len(traitPrefix):]] = json.RawMessage(raw)
-			}
-		case strings.HasPrefix(f, idPrefix):
-			typ, value, _ := strings.Cut(f[len(idPrefix):], ":")
-			p.Identifiers[typ] = append(p.Identifiers[typ], value)
-		case strings.HasPrefix(f, mergedPrefix):
-			p.MergedFrom = append(p.MergedFrom, f[len(mergedPrefix):])
-		}
-	}
-	for _, vs := range p.Identifiers {
-		sort.Strings(vs)
-	}
-	sort.Strings(p.MergedFrom)
-	return p
+// stamped encodes a "w:" or "o:" value: the stamp, then [channel, event id,
+// value]. raw must be valid JSON.
+func stamped(stamp string, e *event.Event, raw []byte) string {
+	b := make([]byte, 0, StampLen+len(e.Channel)+len(e.EventID)+len(raw)+8)
+	b = append(b, stamp...)
+	b = append(b, '[')
+	b = strconv.AppendQuote(b, e.Channel)
+	b = append(b, ',')
+	ch, _ := json.Marshal(e.EventID) // JSON, not Go, quoting: ids may hold any UTF-8
+	b = append(b, ch...)
+	b = append(b, ',')
+	b = append(b, raw...)
+	b = append(b, ']')
+	return string(b)
 }
 
-func lwwValue(v string) string {
+// Source is where a value came from: the event that set it.
+type Source struct {
+	Channel   string    `json:"channel"`
+	EventID   string    `json:"event_id"`
+	EventTime time.Time `json:"event_time"`
+}
+
+// sourced is a decoded "w:" or "o:" value.
+type sourced struct {
+	stamp  string
+	source Source
+	value  json.RawMessage
+}
+
+// decodeStamped decodes a "w:" or "o:" value; ok is false if it is
+// malformed (never the case for values this package wrote).
+func decodeStamped(v string) (s sourced, ok bool) {
 	if len(v) < StampLen {
-		return ""
+		return s, false
 	}
-	return v[StampLen:]
+	var parts []json.RawMessage
+	if json.Unmarshal([]byte(v[StampLen:]), &parts) != nil || len(parts) != 3 {
+		return s, false
+	}
+	s.stamp = v[:StampLen]
+	if json.Unmarshal(parts[0], &s.source.Channel) != nil || json.Unmarshal(parts[1], &s.source.EventID) != nil {
+		return s, false
+	}
+	s.source.EventTime = msTime(v[:15])
+	s.value = parts[2]
+	return s, true
 }
 
-func jsonString(raw string) string {
-	var s string
-	if json.Unmarshal([]byte(raw), &s) != nil {
-		return ""
+// null reports whether a decoded value is JSON null (an unset).
+func (s sourced) null() bool { return string(s.value) == "null" }
+
+func msTime(v string) time.Time {
+	ms, err := strconv.ParseInt(v, 10, 64)
+	if err != nil {
+		return time.Time{}
 	}
-	return s
+	return time.UnixMilli(ms).UTC()
 }

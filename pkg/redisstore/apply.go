@@ -188,11 +188,12 @@ func (s *Store) Apply(ctx context.Context, tenant string, items []Item) (*Result
 }
 
 // stateOf builds a profile state from HGETALL's flat field/value list,
-// leaving out the structural fields ("_" prefix) only the script uses.
+// leaving out the structural fields ("_" prefix) only the script uses, but
+// for the profile's version (profile.FieldVersion).
 func stateOf(flat []string) profile.State {
 	st := make(profile.State, len(flat)/2)
 	for j := 0; j+1 < len(flat); j += 2 {
-		if !strings.HasPrefix(flat[j], "_") {
+		if !strings.HasPrefix(flat[j], "_") || flat[j] == profile.FieldVersion {
 			st[flat[j]] = flat[j+1]
 		}
 	}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/cxstream/cxstream/pkg/event"
 	"github.com/cxstream/cxstream/pkg/identity"
+	"github.com/cxstream/cxstream/pkg/profile"
 )
 
 // Whole-tenant access, for rebuilding a tenant's graph from the identity log
@@ -15,6 +16,9 @@ import (
 // Policy returns the identity rules the store resolves under: items for
 // Apply must be built (NewItem) with the same policy.
 func (s *Store) Policy() *identity.Policy { return s.policy }
+
+// Model returns the profile model the store's profiles are folded under.
+func (s *Store) Model() *profile.Model { return s.model }
 
 // Graph returns the tenant's identifier index: every known identifier
 // "type:value" -> its live profile id, or "~<cluster>" for an identifier in

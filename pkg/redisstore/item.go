@@ -8,9 +8,9 @@ import (
 
 // NewItem builds the item for a prepared event read from source at offset:
 // its usable identifiers strongest first under the policy (blocked values
-// left out) and the event's profile updates. ok is false when every identifier is blocked:
-// such an event can join nobody.
-func NewItem(source string, offset int64, e *event.Event, policy *identity.Policy) (it Item, ok bool) {
+// left out) and its profile updates under the model. ok is false when every
+// identifier is blocked: such an event can join nobody.
+func NewItem(source string, offset int64, e *event.Event, policy *identity.Policy, model *profile.Model) (it Item, ok bool) {
 	ids, _ := policy.Usable(e.Identifiers)
 	if len(ids) == 0 {
 		return Item{}, false
@@ -25,6 +25,6 @@ func NewItem(source string, offset int64, e *event.Event, policy *identity.Polic
 		EventID:     e.EventID,
 		EventMS:     e.EventTime.UnixMilli(),
 		Identifiers: strs,
-		Updates:     profile.Updates(e),
+		Updates:     model.Updates(e),
 	}, true
 }

@@ -6,7 +6,7 @@
 --
 -- Every entry point passes:
 -- KEYS[1]  the tenant's meta hash "cx:{tenant}:meta" (counters: profiles,
---          merges, rederived). It declares the tenant's hash slot; every key
+--          merges, rederived, version). It declares the tenant's hash slot; every key
 --          below carries the same {tenant} hash tag, so the scripts stay in
 --          one slot on Redis Cluster too.
 -- ARGV[1]  the tenant's key prefix "cx:{tenant}:"
@@ -24,10 +24,13 @@
 --   P.."fwd"       hash  merged-away profile id -> newer profile id
 --   P.."p:"..id    hash  profile state. Fold fields (prefix gives the rule):
 --                        a: sum, n: min, x: max, w: stamped last-writer-wins,
---                        i: identifier (min link ms), m: merged-from (min ms);
+--                        o: stamped first-writer-wins, c: increments newer
+--                        than the set (see cmerge), i: identifier (min link
+--                        ms), m: merged-from (min ms);
 --                        structure: _t type counts (JSON), _n identifiers,
 --                        _hk greatest edge key, _c cluster id if conflicted,
---                        _x if it holds an identifier with cuts
+--                        _x if it holds an identifier with cuts, _v the
+--                        state version of its last change
 --   P.."s:"..id    hash  anchor state: the fold of the events whose strongest
 --                        identifier is id, and e:<signature> -> edge key for
 --                        each distinct identifier set anchored there (the
@@ -98,42 +101,143 @@ local function uuid5(name)
       var .. string.sub(h, 18, 20) .. '-' .. string.sub(h, 21, 32)
 end
 
--- fold applies one field update with the rule of the field's prefix.
-local function fold(key, f, v)
+-- Counters ("c:t:<trait>", increments newer than the trait's latest set):
+-- the text is lines "~<min stamp><max stamp><sum>" (the floor, first if
+-- present) and "<stamp><delta>", ascending; pkg/profile/counter.go
+-- documents it and is the reference this port must match byte for byte.
+local COUNTER_ENTRIES = 64
+
+local function cparse(v)
+  local c = { fl = false, es = {} }
+  for line in string.gmatch(v, '[^\n]+') do
+    if string.byte(line, 1) == 126 then
+      c.fl = true
+      c.fmin = string.sub(line, 2, 1 + STAMP)
+      c.fmax = string.sub(line, 2 + STAMP, 1 + 2 * STAMP)
+      c.fsum = tonumber(string.sub(line, 2 + 2 * STAMP))
+    else
+      c.es[#c.es + 1] = { string.sub(line, 1, STAMP), tonumber(string.sub(line, STAMP + 1)) }
+    end
+  end
+  return c
+end
+
+local function cabsorb(c, e)
+  if not c.fl then
+    c.fl, c.fmin, c.fmax, c.fsum = true, e[1], e[1], 0
+  end
+  if e[1] < c.fmin then c.fmin = e[1] end
+  if e[1] > c.fmax then c.fmax = e[1] end
+  c.fsum = c.fsum + e[2]
+end
+
+local function int(n) return string.format('%.0f', n) end
+
+-- cmerge combines two counter texts of a trait whose latest set has stamp
+-- set ('' if none), as profile.mergeCounters does; '' if nothing is left.
+local function cmerge(a, b, set)
+  local x, y = cparse(a), cparse(b)
+  local out = { fl = false, es = {} }
+  for _, c in ipairs({ x, y }) do
+    if c.fl then
+      if not out.fl then
+        out.fl, out.fmin, out.fmax, out.fsum = true, c.fmin, c.fmax, c.fsum
+      else
+        if c.fmin < out.fmin then out.fmin = c.fmin end
+        if c.fmax > out.fmax then out.fmax = c.fmax end
+        out.fsum = out.fsum + c.fsum
+      end
+    end
+  end
+  local all, i, j = {}, 1, 1
+  while i <= #x.es or j <= #y.es do
+    if j > #y.es or (i <= #x.es and x.es[i][1] < y.es[j][1]) then
+      all[#all + 1] = x.es[i]
+      i = i + 1
+    elseif i > #x.es or y.es[j][1] < x.es[i][1] then
+      all[#all + 1] = y.es[j]
+      j = j + 1
+    else
+      all[#all + 1] = x.es[i]
+      i, j = i + 1, j + 1
+    end
+  end
+  if out.fl and set ~= '' and out.fmax < set then out = { fl = false, es = {} } end
+  for _, e in ipairs(all) do
+    if set ~= '' and e[1] < set then
+      -- overridden by the set
+    elseif out.fl and (e[1] == out.fmin or e[1] == out.fmax) then
+      -- already summed in the floor
+    elseif out.fl and e[1] < out.fmax then
+      cabsorb(out, e)
+    else
+      out.es[#out.es + 1] = e
+    end
+  end
+  local from = 1
+  while #out.es - from + 1 > COUNTER_ENTRIES do
+    cabsorb(out, out.es[from])
+    from = from + 1
+  end
+  local lines = {}
+  if out.fl then lines[1] = '~' .. out.fmin .. out.fmax .. int(out.fsum) end
+  for k = from, #out.es do lines[#lines + 1] = out.es[k][1] .. int(out.es[k][2]) end
+  return table.concat(lines, '\n')
+end
+
+-- foldin applies one field update to a state read and written through get
+-- and put (put(f, false) deletes), with the rule of the field's prefix.
+local function foldin(get, put, f, v)
   local op = string.byte(f, 1)
-  if op == 97 then -- a: sum
+  if op == 99 then -- c: increments newer than the trait's set
+    local w = get('w:t:' .. string.sub(f, 5))
+    local nv = cmerge(get(f) or '', v, w and string.sub(w, 1, STAMP) or '')
+    put(f, nv ~= '' and nv)
+    return
+  end
+  local cur = get(f)
+  local changed = false
+  if not cur then
+    changed = true
+  elseif op == 97 then -- a: sum
+    put(f, int(tonumber(cur) + tonumber(v)))
+  elseif op == 119 then -- w: greatest stamp wins
+    changed = string.sub(v, 1, STAMP) > string.sub(cur, 1, STAMP)
+  elseif op == 111 then -- o: smallest stamp wins
+    changed = string.sub(v, 1, STAMP) < string.sub(cur, 1, STAMP)
+  elseif op == 120 then -- x: maximum
+    changed = tonumber(v) > tonumber(cur)
+  else -- n, i, m: minimum
+    changed = tonumber(v) < tonumber(cur)
+  end
+  if not changed then return end
+  put(f, v)
+  if op == 119 and string.sub(f, 1, 4) == 'w:t:' then
+    -- A newer set or unset overrides the older increments of its trait.
+    local cf = 'c:t:' .. string.sub(f, 5)
+    local c = get(cf)
+    if c then
+      local nv = cmerge(c, '', string.sub(v, 1, STAMP))
+      put(cf, nv ~= '' and nv)
+    end
+  end
+end
+
+-- fold applies one field update to the hash at key.
+local function fold(key, f, v)
+  if string.byte(f, 1) == 97 then -- a: sum, without reading
     redis.call('HINCRBY', key, f, v)
     return
   end
-  local cur = redis.call('HGET', key, f)
-  if not cur then
-    redis.call('HSET', key, f, v)
-  elseif op == 119 then -- w: greatest stamp wins
-    if string.sub(v, 1, STAMP) > string.sub(cur, 1, STAMP) then
-      redis.call('HSET', key, f, v)
-    end
-  elseif op == 120 then -- x: maximum
-    if tonumber(v) > tonumber(cur) then redis.call('HSET', key, f, v) end
-  else -- n, i, m: minimum
-    if tonumber(v) < tonumber(cur) then redis.call('HSET', key, f, v) end
-  end
+  foldin(function(g) return redis.call('HGET', key, g) end,
+    function(g, x)
+      if x then redis.call('HSET', key, g, x) else redis.call('HDEL', key, g) end
+    end, f, v)
 end
 
 -- foldmem is fold on a Lua table.
 local function foldmem(st, f, v)
-  local cur = st[f]
-  local op = string.byte(f, 1)
-  if not cur then
-    st[f] = v
-  elseif op == 97 then
-    st[f] = tostring(tonumber(cur) + tonumber(v))
-  elseif op == 119 then
-    if string.sub(v, 1, STAMP) > string.sub(cur, 1, STAMP) then st[f] = v end
-  elseif op == 120 then
-    if tonumber(v) > tonumber(cur) then st[f] = v end
-  elseif tonumber(v) < tonumber(cur) then
-    st[f] = v
-  end
+  foldin(function(g) return st[g] end, function(g, x) st[g] = x or nil end, f, v)
 end
 
 -- live follows forwarding pointers from a merged-away profile id.
@@ -267,13 +371,29 @@ end
 
 local function record(r) records[#records + 1] = r end
 
--- touchedstates returns the state of every touched profile that still
--- exists, as HGETALL lists.
+-- touchedstates stamps every touched profile that still exists with the
+-- tenant's next state version (_v: one more per call that changes
+-- profiles, so of two states of a profile the higher version is the newer,
+-- whichever resolver wrote it) and returns their states, and those of the
+-- profiles in shown (unchanged, with the version they have), as HGETALL
+-- lists.
+local shown = {}
 local function touchedstates()
   local out = {}
+  local version = false
   for id in pairs(touched) do
-    local f = redis.call('HGETALL', P .. 'p:' .. id)
-    if #f > 0 then out[id] = f end
+    local k = P .. 'p:' .. id
+    if redis.call('EXISTS', k) == 1 then
+      version = version or redis.call('HINCRBY', META, 'version', 1)
+      redis.call('HSET', k, '_v', version)
+      out[id] = redis.call('HGETALL', k)
+    end
+  end
+  for id in pairs(shown) do
+    if not out[id] then
+      local f = redis.call('HGETALL', P .. 'p:' .. id)
+      if #f > 0 then out[id] = f end
+    end
   end
   return out
 end

@@ -42,7 +42,7 @@ for n, ev in ipairs(batch.events) do
       local rec = cjson.decode(stored[1])
       local id = live(rec.p)
       results[n] = { 'replay', id }
-      touched[id] = true
+      shown[id] = true
       for _, r in ipairs(rec.id) do records[#records + 1] = r end
     else
       results[n] = { 'old', '' }

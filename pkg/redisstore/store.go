@@ -40,17 +40,24 @@ type Store struct {
 	unmerge *redis.Script
 	cfg     Config
 	policy  *identity.Policy
+	model   *profile.Model
 	rules   string // the policy as the script's argument
 }
 
 // New connects to Redis and checks that it answers. Resolution follows
-// policy (identity rules); nil means identity.DefaultRules.
-func New(ctx context.Context, cfg Config, policy *identity.Policy) (*Store, error) {
+// policy (identity rules; nil means identity.DefaultRules), and the profiles
+// the store holds are folded under model (nil means profile.Default): the
+// store does not fold by itself, but those who rebuild it from the log need
+// the model it was built with.
+func New(ctx context.Context, cfg Config, policy *identity.Policy, model *profile.Model) (*Store, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	if policy == nil {
 		policy = identity.MustCompile(identity.DefaultRules())
+	}
+	if model == nil {
+		model = profile.Default()
 	}
 	rules, err := encodeRules(policy, cfg)
 	if err != nil {
@@ -72,6 +79,7 @@ func New(ctx context.Context, cfg Config, policy *identity.Policy) (*Store, erro
 		unmerge: redis.NewScript(libLua + "\n" + unmergeLua),
 		cfg:     cfg,
 		policy:  policy,
+		model:   model,
 		rules:   rules,
 	}, nil
 }

@@ -40,7 +40,7 @@ var defaultPolicy = identity.MustCompile(identity.DefaultRules())
 
 // item turns an event into a store item read from source at offset.
 func item(source string, offset int64, e *event.Event) redisstore.Item {
-	it, ok := redisstore.NewItem(source, offset, e, defaultPolicy)
+	it, ok := redisstore.NewItem(source, offset, e, defaultPolicy, profile.Default())
 	if !ok {
 		panic("event has only blocked identifiers")
 	}
@@ -96,12 +96,12 @@ func TestIntegrationCrossChannelJourneyIsOneProfile(t *testing.T) {
 		if id != survivor {
 			t.Errorf("resolve %s = %s, want %s", ref, id, survivor)
 		}
-		p := profile.FromState(tenant, id, st)
-		if p.Events != 4 || p.Channels["store"] != 1 || p.Channels["web"] != 2 || p.Channels["mobile"] != 1 {
-			t.Errorf("profile counts: events=%d channels=%v", p.Events, p.Channels)
+		p := profile.Default().Render(tenant, id, st, profile.Meta{})
+		if p.Behavioral.Events != 4 || p.Behavioral.Channels["store"] != 1 || p.Behavioral.Channels["web"] != 2 || p.Behavioral.Channels["mobile"] != 1 {
+			t.Errorf("profile counts: events=%d channels=%v", p.Behavioral.Events, p.Behavioral.Channels)
 		}
-		if len(p.MergedFrom) != 2 || !p.FirstSeen.Equal(t0) || !p.LastSeen.Equal(t0.Add(3*time.Hour)) {
-			t.Errorf("profile: merged_from=%v first_seen=%v last_seen=%v", p.MergedFrom, p.FirstSeen, p.LastSeen)
+		if len(p.MergedFrom) != 2 || !p.Behavioral.FirstSeen.Equal(t0) || !p.Behavioral.LastSeen.Equal(t0.Add(3*time.Hour)) {
+			t.Errorf("profile: merged_from=%v first_seen=%v last_seen=%v", p.MergedFrom, p.Behavioral.FirstSeen, p.Behavioral.LastSeen)
 		}
 	}
 	if _, _, err := s.Resolve(ctx, tenant, "email:nobody@example.com"); err != redisstore.ErrNotFound {
@@ -203,7 +203,7 @@ func TestIntegrationDedupWindow(t *testing.T) {
 		t.Errorf("retry at once: %s, want dup", got)
 	}
 	cfg.Addr = s.Client().Options().Addr
-	restarted, err := redisstore.New(ctx, cfg, nil)
+	restarted, err := redisstore.New(ctx, cfg, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

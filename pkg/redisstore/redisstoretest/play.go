@@ -8,6 +8,7 @@ import (
 
 	"github.com/cxstream/cxstream/pkg/event"
 	"github.com/cxstream/cxstream/pkg/identity"
+	"github.com/cxstream/cxstream/pkg/profile"
 	"github.com/cxstream/cxstream/pkg/redisstore"
 )
 
@@ -46,7 +47,7 @@ func Deliveries(rng *rand.Rand, p *identity.Policy, events []*event.Event, base 
 	rng.Shuffle(len(ds), func(i, j int) { ds[i], ds[j] = ds[j], ds[i] })
 	out := map[string][]redisstore.Item{}
 	for _, d := range ds {
-		if it, ok := redisstore.NewItem(d.source, base+int64(len(out[d.source])), d.e, p); ok {
+		if it, ok := redisstore.NewItem(d.source, base+int64(len(out[d.source])), d.e, p, profile.Default()); ok {
 			out[d.source] = append(out[d.source], it)
 		}
 	}

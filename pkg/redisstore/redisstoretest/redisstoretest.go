@@ -27,7 +27,7 @@ func New(t testing.TB) (*redisstore.Store, string) {
 func NewWith(t testing.TB, cfg redisstore.Config, policy *identity.Policy) (*redisstore.Store, string) {
 	t.Helper()
 	cfg.Addr = testenv.Redis(t)
-	s, err := redisstore.New(context.Background(), cfg, policy)
+	s, err := redisstore.New(context.Background(), cfg, policy, nil)
 	if err != nil {
 		t.Fatalf("connect to test redis: %v", err)
 	}
