@@ -116,6 +116,7 @@ func Load(path string, getenv func(string) string) (Config, error) {
 
 // Validate checks every section.
 func (c Config) Validate() error {
+	_, profileErr := c.Profile.Compile()
 	return errors.Join(c.Kafka.Validate(), c.Redis.Validate(), c.ClickHouse.Validate(), c.Identity.Validate(),
-		c.Collector.Validate(), c.Resolver.Validate(), c.Sink.Validate(), c.API.Validate(), c.Telemetry.Validate())
+		profileErr, c.Collector.Validate(), c.Resolver.Validate(), c.Sink.Validate(), c.API.Validate(), c.Telemetry.Validate())
 }

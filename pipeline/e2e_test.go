@@ -9,10 +9,14 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
+	"math"
 	"net"
 	"net/http"
 	"os"
+	"reflect"
 	"slices"
+	"strconv"
 	"testing"
 	"time"
 
@@ -23,8 +27,10 @@ import (
 	"github.com/cxstream/cxstream/pipeline/collect"
 	"github.com/cxstream/cxstream/pkg/chstore"
 	"github.com/cxstream/cxstream/pkg/chstore/chstoretest"
+	"github.com/cxstream/cxstream/pkg/kafkaio"
 	"github.com/cxstream/cxstream/pkg/kafkaio/kafkaiotest"
 	"github.com/cxstream/cxstream/pkg/profile"
+	"github.com/cxstream/cxstream/pkg/sentiment"
 	"github.com/cxstream/cxstream/pkg/telemetry"
 	"github.com/cxstream/cxstream/pkg/testenv"
 )
@@ -47,7 +53,7 @@ func testConfig(t *testing.T) (pipeline.Config, string) {
 	cfg.Sink.Group += "-" + suffix
 	cfg.Sink.FlushInterval = 200 * time.Millisecond
 	tenant := "e2e-" + suffix
-	for _, ch := range []string{"web", "mobile", "store"} {
+	for _, ch := range []string{"web", "mobile", "store", "survey"} {
 		cfg.Collector.WriteKeys = append(cfg.Collector.WriteKeys, collect.WriteKey{Key: ch + "-" + suffix, Tenant: tenant, Channel: ch})
 	}
 	cfg.API.Tokens = []api.Token{{Token: apiToken, Tenant: tenant}}
@@ -137,6 +143,18 @@ func track(t *testing.T, cfg pipeline.Config, key, path string, msg map[string]a
 
 func getJSON(t *testing.T, url string, v any) int {
 	t.Helper()
+	code, body := get(t, url)
+	if code == http.StatusOK {
+		if err := json.Unmarshal(body, v); err != nil {
+			t.Fatalf("GET %s: %v", url, err)
+		}
+	}
+	return code
+}
+
+// get returns the status and body of an API request.
+func get(t *testing.T, url string) (int, []byte) {
+	t.Helper()
 	req, _ := http.NewRequest(http.MethodGet, url, nil)
 	req.Header.Set("Authorization", "Bearer "+apiToken)
 	resp, err := http.DefaultClient.Do(req)
@@ -144,21 +162,25 @@ func getJSON(t *testing.T, url string, v any) int {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	if resp.StatusCode == http.StatusOK {
-		if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
-			t.Fatal(err)
-		}
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
 	}
-	return resp.StatusCode
+	return resp.StatusCode, body
 }
 
 // One person browses anonymously on the web, identifies with an email on
-// mobile, and buys in a store with a phone number linked to that email.
-// Events reach the pipeline before the links that connect them, so the
-// pipeline must merge profiles; it must end with ONE profile, the whole
-// timeline under it, and the profile on cx.profiles.
+// mobile, and buys in a store with a phone number linked to that email; she
+// also orders online, gets part of that order refunded, collects loyalty
+// points, answers an NPS survey and gives her consent to marketing.
+// Events reach the pipeline before the links that connect them, and out of
+// event-time order, so the pipeline must merge profiles and order trait
+// operations by event time; it must end with ONE profile, the whole
+// timeline under it, and that profile, exactly as the API shows it, as the
+// last word on cx.profiles.
 func TestIntegrationEndToEndOneCustomerAcrossChannels(t *testing.T) {
 	cfg, suffix := testConfig(t)
+	tenant := cfg.API.Tokens[0].Tenant
 	startPipeline(t, cfg)
 	key := func(ch string) string { return ch + "-" + suffix }
 	t0 := time.Now().UTC().Add(-6 * time.Hour).Truncate(time.Second)
@@ -180,12 +202,51 @@ func TestIntegrationEndToEndOneCustomerAcrossChannels(t *testing.T) {
 	// Loyalty sign-up in the store links the phone number to the email.
 	track(t, cfg, key("store"), "/v1/identify", map[string]any{"messageId": "m6",
 		"traits": map[string]any{"email": "jane.doe@example.com", "phone": "+49 151 23456789", "loyalty_tier": "silver"}, "timestamp": at(4 * time.Hour)})
+	// A newsletter sign-up late in the day records where Jane came from,
+	// only if nothing earlier did (it arrives before the earlier one).
+	track(t, cfg, key("web"), "/v1/identify", map[string]any{"messageId": "m8", "userId": "u-42",
+		"traits": map[string]any{"$set_once": map[string]any{"first_source": "newsletter"}}, "timestamp": at(5*time.Hour + 30*time.Minute)})
+	// An online order in euros, with her consent to marketing at checkout,
+	// and a refund of one of its items.
+	track(t, cfg, key("web"), "/v1/track", map[string]any{"messageId": "m9", "userId": "u-42", "anonymousId": "web-anon-1", "event": "Order Completed",
+		"properties": map[string]any{"order_id": "WEB-1001", "revenue": 149.8, "currency": "EUR", "products": []any{
+			map[string]any{"product_id": "P-1001", "sku": "SKU-1001", "name": "Trail Runner Shoe", "price": 64.9, "quantity": 2},
+			map[string]any{"product_id": "P-1003", "sku": "SKU-1003", "name": "Merino Socks", "price": 20.0, "quantity": 1},
+		}},
+		"context":   map[string]any{"consent": map[string]any{"categoryPreferences": map[string]any{"marketing": true}}},
+		"timestamp": at(3 * time.Hour)})
+	track(t, cfg, key("web"), "/v1/track", map[string]any{"messageId": "m10", "userId": "u-42", "event": "Order Refunded",
+		"properties": map[string]any{"order_id": "WEB-1001", "total": 20.0, "currency": "EUR",
+			"products": []any{map[string]any{"product_id": "P-1003", "sku": "SKU-1003", "quantity": 1}}},
+		"timestamp": at(3*time.Hour + 30*time.Minute)})
+	// Loyalty points for both orders, the later one first.
+	track(t, cfg, key("store"), "/v1/track", map[string]any{"messageId": "m12", "event": "Loyalty Points Earned",
+		"properties": map[string]any{"order_id": "POS-1", "$increment": map[string]any{"loyalty_points": 129}},
+		"context": map[string]any{"traits": map[string]any{"phone": "0049 151 2345 6789"},
+			"location": map[string]any{"country": "Germany", "city": "Berlin"}},
+		"timestamp": at(5*time.Hour + 10*time.Minute)})
+	track(t, cfg, key("web"), "/v1/track", map[string]any{"messageId": "m13", "userId": "u-42", "event": "Loyalty Points Earned",
+		"properties": map[string]any{"order_id": "WEB-1001", "$increment": map[string]any{"loyalty_points": 150}},
+		"timestamp":  at(3*time.Hour + 10*time.Minute)})
+	// The survey tool knows her email only.
+	const feedback = "The delivery was late and the box arrived damaged."
+	track(t, cfg, key("survey"), "/v1/track", map[string]any{"messageId": "m11", "event": "Survey Responded",
+		"properties": map[string]any{"survey": "nps", "nps": 3, "feedback": feedback},
+		"context":    map[string]any{"traits": map[string]any{"email": "jane.doe@example.com"}},
+		"timestamp":  at(4*time.Hour + 30*time.Minute)})
+	// The app's first launch after the login, in German, says where she
+	// came from: the earliest set_once wins, whatever the arrival order.
+	track(t, cfg, key("mobile"), "/v1/identify", map[string]any{"messageId": "m7", "userId": "u-42",
+		"traits":  map[string]any{"$set_once": map[string]any{"first_source": "instagram_ad"}},
+		"context": map[string]any{"device": map[string]any{"id": "iphone-1"}, "locale": "de-DE"}, "timestamp": at(time.Hour + 30*time.Minute)})
+	const events = 13
 
 	base := "http://" + cfg.API.Addr + "/v1/profiles/"
 	var p profile.Profile
-	eventually(t, time.Minute, "one profile with all six events", func() (bool, string) {
+	eventually(t, time.Minute, "one profile with all the events", func() (bool, string) {
+		p = profile.Profile{} // no map entries left over from an earlier answer
 		code := getJSON(t, base+"email:JANE.DOE@example.com", &p)
-		return code == http.StatusOK && p.Behavioral.Events == 6 && len(p.Identifiers["phone"]) == 1, fmt.Sprintf("%d %+v", code, p)
+		return code == http.StatusOK && p.Behavioral.Events == events && len(p.Identifiers["phone"]) == 1, fmt.Sprintf("%d %+v", code, p)
 	})
 	wantIDs := map[string][]string{
 		"anonymous_id": {"app-anon-7", "web-anon-1"}, "device_id": {"iphone-1"}, "email": {"jane.doe@example.com"},
@@ -196,15 +257,47 @@ func TestIntegrationEndToEndOneCustomerAcrossChannels(t *testing.T) {
 			t.Errorf("identifiers[%s] = %v, want %v", typ, p.Identifiers[typ], vals)
 		}
 	}
-	if p.Behavioral.Channels["web"] != 3 || p.Behavioral.Channels["mobile"] != 1 || p.Behavioral.Channels["store"] != 2 {
-		t.Errorf("channels = %v", p.Behavioral.Channels)
+	if len(p.Identifiers) != len(wantIDs) {
+		t.Errorf("identifiers = %v, want %v", p.Identifiers, wantIDs)
 	}
 	if len(p.MergedFrom) == 0 {
-		t.Error("expected merges: the phone-only and app profiles were created before the links")
+		t.Fatal("expected merges: the phone-only and app profiles were created before the links")
 	}
-	if string(p.Traits["loyalty_tier"]) != `"silver"` || string(p.Traits["name"]) != `"Jane Doe"` {
-		t.Errorf("traits = %v", p.Traits)
+	checkProfile(t, p, t0, feedback)
+
+	// With provenance: the same profile, and where its stamped values came
+	// from (the event with the latest event time for a set or increment,
+	// the earliest for a set_once).
+	var withSources profile.Profile
+	if code := getJSON(t, base+"user_id:u-42?provenance=true", &withSources); code != http.StatusOK {
+		t.Fatalf("GET ?provenance=true: %d", code)
 	}
+	src := func(ch, id string, d time.Duration) profile.Source {
+		return profile.Source{Channel: ch, EventID: id, EventTime: t0.Add(d)}
+	}
+	for path, want := range map[string]profile.Source{
+		"traits.loyalty_points":           src("store", "m12", 5*time.Hour+10*time.Minute),
+		"traits.first_source":             src("mobile", "m7", time.Hour+30*time.Minute),
+		"traits.loyalty_tier":             src("store", "m6", 4*time.Hour),
+		"psychographic.nps":               src("survey", "m11", 4*time.Hour+30*time.Minute),
+		"psychographic.sentiment":         src("survey", "m11", 4*time.Hour+30*time.Minute),
+		"psychographic.consent.marketing": src("web", "m9", 3*time.Hour),
+		"demographic.locale":              src("mobile", "m7", time.Hour+30*time.Minute),
+		"demographic.city":                src("store", "m12", 5*time.Hour+10*time.Minute),
+	} {
+		got, ok := withSources.Provenance[path]
+		if !ok || got.Channel != want.Channel || got.EventID != want.EventID || !got.EventTime.Equal(want.EventTime) {
+			t.Errorf("provenance[%s] = %+v (present: %v), want %+v", path, got, ok, want)
+		}
+	}
+	withSources.Provenance = nil
+	if withSources.AsOf = p.AsOf; !reflect.DeepEqual(normalized(t, withSources), normalized(t, p)) {
+		t.Errorf("?provenance=true changed the profile:\n%s\nwithout: %s", mustJSON(withSources), mustJSON(p))
+	}
+	if p.Provenance != nil {
+		t.Errorf("provenance without ?provenance=true: %v", p.Provenance)
+	}
+
 	for _, ref := range []string{"phone:+4915123456789", "anonymous_id:web-anon-1", "user_id:u-42", "device_id:iphone-1", p.MergedFrom[0]} {
 		var other profile.Profile
 		if code := getJSON(t, base+ref, &other); code != http.StatusOK || other.ProfileID != p.ProfileID {
@@ -215,12 +308,12 @@ func TestIntegrationEndToEndOneCustomerAcrossChannels(t *testing.T) {
 	// The ClickHouse timeline holds every event under the surviving profile,
 	// including those recorded under the profiles merged into it.
 	var page chstore.TimelinePage
-	eventually(t, time.Minute, "timeline with six events", func() (bool, string) {
+	eventually(t, time.Minute, "timeline with every event", func() (bool, string) {
 		code := getJSON(t, base+"email:jane.doe@example.com/events", &page)
-		return code == http.StatusOK && len(page.Events) == 6, fmt.Sprintf("%d, %d events", code, len(page.Events))
+		return code == http.StatusOK && len(page.Events) == events, fmt.Sprintf("%d, %d events", code, len(page.Events))
 	})
 	recorded := map[string]bool{}
-	channels := map[string]int{}
+	channels := map[string]int64{}
 	for i, e := range page.Events {
 		if e.ProfileID != p.ProfileID {
 			t.Errorf("timeline event %s under %s, want %s", e.EventID, e.ProfileID, p.ProfileID)
@@ -234,48 +327,337 @@ func TestIntegrationEndToEndOneCustomerAcrossChannels(t *testing.T) {
 	if len(recorded) < 2 {
 		t.Errorf("timeline events were all recorded under %v; the merged profiles' events are missing", recorded)
 	}
-	if channels["web"] != 3 || channels["mobile"] != 1 || channels["store"] != 2 {
-		t.Errorf("timeline channels = %v", channels)
+	if !maps.Equal(channels, p.Behavioral.Channels) {
+		t.Errorf("timeline channels = %v, profile channels %v", channels, p.Behavioral.Channels)
 	}
 	var filtered chstore.TimelinePage
-	if code := getJSON(t, base+p.ProfileID+"/events?channel=store", &filtered); code != http.StatusOK || len(filtered.Events) != 2 {
-		t.Errorf("channel filter: %d, %d events, want 2", code, len(filtered.Events))
+	if code := getJSON(t, base+p.ProfileID+"/events?channel=store", &filtered); code != http.StatusOK || len(filtered.Events) != 3 {
+		t.Errorf("channel filter: %d, %d events, want 3", code, len(filtered.Events))
 	}
-	if code := getJSON(t, base+"email:nobody@example.com", &p); code != http.StatusNotFound {
+	var nobody profile.Profile
+	if code := getJSON(t, base+"email:nobody@example.com", &nobody); code != http.StatusNotFound {
 		t.Errorf("unknown identifier: %d, want 404", code)
 	}
 
 	// cx.profiles carries the final state and the merged-away ids.
-	readProfiles(t, cfg, p)
+	checkProfilesTopic(t, cfg, tenant, base, p)
 }
 
-func readProfiles(t *testing.T, cfg pipeline.Config, want profile.Profile) {
+// checkProfile checks Jane's profile field by field against her journey.
+func checkProfile(t *testing.T, p profile.Profile, t0 time.Time, feedback string) {
 	t.Helper()
-	r := kafka.NewReader(kafka.ReaderConfig{Brokers: cfg.Kafka.Brokers, GroupID: "e2e-reader-" + cfg.Kafka.Topics.Profiles,
-		Topic: cfg.Kafka.Topics.Profiles, StartOffset: kafka.FirstOffset, MaxWait: 100 * time.Millisecond})
-	defer r.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	latest := map[string][]byte{}
-	done := func() bool {
-		var got profile.Profile
-		if json.Unmarshal(latest[want.ProfileID], &got) != nil || got.Behavioral.Events != want.Behavioral.Events {
-			return false
+	at := func(d time.Duration) time.Time { return t0.Add(d) }
+	sameTime := func(what string, got *time.Time, want time.Time) {
+		if got == nil || !got.Equal(want) {
+			t.Errorf("%s = %v, want %v", what, got, want)
 		}
-		for _, id := range want.MergedFrom {
-			var merged profile.Merged
-			if json.Unmarshal(latest[id], &merged) != nil || merged.MergedInto != want.ProfileID {
-				return false
+	}
+
+	b := p.Behavioral
+	if want := map[string]int64{"web": 7, "mobile": 2, "store": 3, "survey": 1}; !maps.Equal(b.Channels, want) {
+		t.Errorf("behavioral.channels = %v, want %v", b.Channels, want)
+	}
+	if want := map[string]int64{"page": 1, "track": 7, "identify": 5}; !maps.Equal(b.EventTypes, want) {
+		t.Errorf("behavioral.event_types = %v, want %v", b.EventTypes, want)
+	}
+	if b.PageViews != 1 || b.ScreenViews != 0 || b.LastChannel != "web" || b.LastEvent != "Loyalty Points Earned" {
+		t.Errorf("behavioral: page_views %d, screen_views %d, last_channel %q, last_event %q; want 1, 0, web, Loyalty Points Earned",
+			b.PageViews, b.ScreenViews, b.LastChannel, b.LastEvent)
+	}
+	sameTime("behavioral.first_seen", &b.FirstSeen, at(0))
+	sameTime("behavioral.last_seen", &b.LastSeen, at(5*time.Hour+30*time.Minute))
+
+	// Traits: the latest set, the earliest set_once, the sum of the
+	// increments.
+	traits := map[string]any{}
+	for k, v := range p.Traits {
+		var x any
+		if err := json.Unmarshal(v, &x); err != nil {
+			t.Errorf("traits.%s: %s is not JSON: %v", k, v, err)
+		}
+		traits[k] = x
+	}
+	wantTraits := map[string]any{"email": "jane.doe@example.com", "name": "Jane Doe", "phone": "+49 151 23456789",
+		"loyalty_tier": "silver", "first_source": "instagram_ad", "loyalty_points": 279.0}
+	if !reflect.DeepEqual(traits, wantTraits) {
+		t.Errorf("traits = %v, want %v", traits, wantTraits)
+	}
+	if string(p.Traits["loyalty_points"]) != "279" {
+		t.Errorf("traits.loyalty_points = %s, want 279", p.Traits["loyalty_points"])
+	}
+
+	if want := (profile.Demographic{Name: "Jane Doe", Email: "jane.doe@example.com", Phone: "+49 151 23456789",
+		Locale: "de-DE", Country: "Germany", City: "Berlin"}); p.Demographic != want {
+		t.Errorf("demographic = %+v, want %+v", p.Demographic, want)
+	}
+
+	// Two orders: POS-1 in the default currency (USD, no products), WEB-1001
+	// in EUR with three items, of which 20 EUR refunded. EUR has no rate, so
+	// the reporting figures are in USD alone: the average order value is the
+	// USD revenue over the one USD order.
+	tr := p.Transactional
+	if tr.Orders != 2 || tr.Items != 3 || tr.Refunds != 1 {
+		t.Errorf("transactional: orders %d, items %d, refunds %d; want 2, 3, 1", tr.Orders, tr.Items, tr.Refunds)
+	}
+	for what, c := range map[string]struct{ got, want map[string]float64 }{
+		"revenue":        {tr.Revenue, map[string]float64{"USD": 129, "EUR": 149.8}},
+		"refunded":       {tr.Refunded, map[string]float64{"EUR": 20}},
+		"lifetime_value": {tr.LifetimeValue, map[string]float64{"USD": 129, "EUR": 129.8}},
+	} {
+		if !maps.Equal(c.got, c.want) {
+			t.Errorf("transactional.%s = %v, want %v", what, c.got, c.want)
+		}
+	}
+	if tr.Currency != "USD" || tr.LifetimeValueReporting != 129 || tr.AverageOrderValue != 129 || !slices.Equal(tr.Unconverted, []string{"EUR"}) {
+		t.Errorf("transactional: currency %q, lifetime_value_reporting %v, average_order_value %v, unconverted %v; want USD, 129, 129, [EUR]",
+			tr.Currency, tr.LifetimeValueReporting, tr.AverageOrderValue, tr.Unconverted)
+	}
+	sameTime("transactional.first_order_at", tr.FirstOrderAt, at(3*time.Hour))
+	sameTime("transactional.last_order_at", tr.LastOrderAt, at(5*time.Hour))
+
+	ps := p.Psychographic
+	if !maps.Equal(ps.Consent, map[string]bool{"marketing": true}) || len(ps.Preferences) != 0 || ps.CSAT != nil {
+		t.Errorf("psychographic: consent %v, preferences %v, csat %v; want {marketing: true}, none, none", ps.Consent, ps.Preferences, ps.CSAT)
+	}
+	surveyed := at(4*time.Hour + 30*time.Minute)
+	if ps.NPS == nil || ps.NPS.Score != 3 || ps.NPS.Channel != "survey" || !ps.NPS.At.Equal(surveyed) {
+		t.Errorf("psychographic.nps = %+v, want score 3 on survey at %s", ps.NPS, surveyed)
+	}
+	score := sentiment.Analyze(feedback).Score
+	if s := ps.Sentiment; s == nil || s.Label != "negative" || s.Score != score || s.Average != score || s.Responses != 1 || !s.At.Equal(surveyed) {
+		t.Errorf("psychographic.sentiment = %+v, want negative, score and average %d, 1 response at %s", s, score, surveyed)
+	}
+
+	// New (first seen 6 hours ago); last order today (recency 5), two
+	// orders (frequency 2), 129 USD (monetary 2).
+	if d := p.Derived; d.Lifecycle != "new" || d.RFM == nil || *d.RFM != (profile.RFM{Recency: 5, Frequency: 2, Monetary: 2, Segment: "522"}) {
+		t.Errorf("derived = %+v (rfm %+v), want new, 522", d, d.RFM)
+	}
+}
+
+// profileMessage is a cx.profiles message as a downstream consumer sees it.
+type profileMessage struct {
+	version   int64
+	value     []byte // nil for a tombstone
+	partition int
+	offset    int64
+}
+
+func (m profileMessage) String() string {
+	return fmt.Sprintf("version %d at %d/%d: %s", m.version, m.partition, m.offset, m.value)
+}
+
+// latestProfiles reads every message of the tenant on cx.profiles, from the
+// start of each partition up to its end at the time of the call, and keeps
+// per key the one with the highest version (of equal versions the later,
+// which is what compaction keeps). Every message must carry the tenant and
+// version headers, and a value's version must equal the header's; problems
+// lists the messages that do not. ties lists the keys with two different
+// messages of one version, which must not happen: a resolver call sends one
+// message per key.
+func latestProfiles(t *testing.T, cfg pipeline.Config, tenant string) (latest map[string]profileMessage, n int, problems, ties []string) {
+	t.Helper()
+	topic := cfg.Kafka.Topics.Profiles
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	conn, err := kafka.DialContext(ctx, "tcp", cfg.Kafka.Brokers[0])
+	if err != nil {
+		t.Fatalf("cx.profiles: %v", err)
+	}
+	parts, err := conn.ReadPartitions(topic)
+	conn.Close()
+	if err != nil {
+		t.Fatalf("cx.profiles partitions: %v", err)
+	}
+	latest = map[string]profileMessage{}
+	for _, part := range parts {
+		leader, err := kafka.DialLeader(ctx, "tcp", cfg.Kafka.Brokers[0], topic, part.ID)
+		if err != nil {
+			t.Fatalf("cx.profiles partition %d: %v", part.ID, err)
+		}
+		first, last, err := leader.ReadOffsets()
+		leader.Close()
+		if err != nil {
+			t.Fatalf("cx.profiles partition %d offsets: %v", part.ID, err)
+		}
+		if first >= last {
+			continue
+		}
+		r := kafka.NewReader(kafka.ReaderConfig{Brokers: cfg.Kafka.Brokers, Topic: topic, Partition: part.ID, MaxWait: 100 * time.Millisecond})
+		if err := r.SetOffset(first); err != nil {
+			t.Fatal(err)
+		}
+		for {
+			m, err := r.ReadMessage(ctx)
+			if err != nil {
+				r.Close()
+				t.Fatalf("cx.profiles partition %d: read up to offset %d: %v", part.ID, last, err)
+			}
+			if msg, ok, problem := profileMessageOf(m, tenant); problem != "" {
+				problems = append(problems, problem)
+			} else if ok {
+				n++
+				k := string(m.Key)
+				cur, seen := latest[k]
+				if seen && msg.version == cur.version && !sameButAsOf(msg.value, cur.value) {
+					ties = append(ties, fmt.Sprintf("key %s: two messages of version %d differ: %v and %v", k, msg.version, cur, msg))
+				}
+				if !seen || msg.version >= cur.version {
+					latest[k] = msg
+				}
+			}
+			if m.Offset >= last-1 {
+				break
 			}
 		}
-		return true
+		r.Close()
 	}
-	for !done() {
-		m, err := r.ReadMessage(ctx)
-		if err != nil {
-			t.Fatalf("cx.profiles: final state of %s and merged_into for %v not seen: %v (latest for the profile: %s)",
-				want.ProfileID, want.MergedFrom, err, latest[want.ProfileID])
+	return latest, n, problems, ties
+}
+
+// profileMessageOf checks a cx.profiles message's headers; ok is false for
+// another tenant's message.
+func profileMessageOf(m kafka.Message, tenant string) (msg profileMessage, ok bool, problem string) {
+	where := fmt.Sprintf("message %d/%d (key %s)", m.Partition, m.Offset, m.Key)
+	headers := map[string]string{}
+	for _, h := range m.Headers {
+		headers[h.Key] = string(h.Value)
+	}
+	tn, hasTenant := headers[kafkaio.HeaderTenant]
+	vh, hasVersion := headers[kafkaio.HeaderVersion]
+	switch {
+	case !hasTenant || !hasVersion:
+		return msg, false, fmt.Sprintf("%s: headers %v lack %s or %s", where, headers, kafkaio.HeaderTenant, kafkaio.HeaderVersion)
+	case tn != tenant:
+		return msg, false, ""
+	case len(m.Key) == 0:
+		return msg, false, where + ": no key"
+	}
+	v, err := strconv.ParseInt(vh, 10, 64)
+	if err != nil {
+		return msg, false, fmt.Sprintf("%s: %s header %q is not a number", where, kafkaio.HeaderVersion, vh)
+	}
+	msg = profileMessage{version: v, value: m.Value, partition: m.Partition, offset: m.Offset}
+	if m.Value == nil {
+		return msg, true, "" // a tombstone: the version is in the header only
+	}
+	var body struct {
+		Version *int64 `json:"version"`
+	}
+	if err := json.Unmarshal(m.Value, &body); err != nil || body.Version == nil || *body.Version != v {
+		return msg, false, fmt.Sprintf("%s: %s header %d, value's version %v (%v): %s", where, kafkaio.HeaderVersion, v, body.Version, err, m.Value)
+	}
+	return msg, true, ""
+}
+
+// checkProfilesTopic checks what a consumer of cx.profiles ends with for
+// the tenant: per key the message of the highest version. Jane's live
+// profile must be the API's in every field but as_of, every id merged into
+// it must forward to it, and there must be no other profile.
+func checkProfilesTopic(t *testing.T, cfg pipeline.Config, tenant, base string, want profile.Profile) {
+	t.Helper()
+	var (
+		latest   map[string]profileMessage
+		n        int
+		problems []string
+		ties     []string
+	)
+	eventually(t, 30*time.Second, "cx.profiles: the final state and merged_into for every merged id", func() (bool, string) {
+		latest, n, problems, ties = latestProfiles(t, cfg, tenant)
+		m := latest[want.ProfileID]
+		var missing []string
+		for _, id := range want.MergedFrom {
+			var merged profile.Merged
+			if json.Unmarshal(latest[id].value, &merged) != nil || merged.MergedInto == "" {
+				missing = append(missing, fmt.Sprintf("%s: %v", id, latest[id]))
+			}
 		}
-		latest[string(m.Key)] = m.Value
+		return m.version >= want.Version && len(missing) == 0,
+			fmt.Sprintf("%d messages; %s: %v (want version %d); merged ids without merged_into: %v", n, want.ProfileID, m, want.Version, missing)
+	})
+	for _, p := range problems {
+		t.Error("cx.profiles " + p)
 	}
+	for _, tie := range ties { // the announcer sends one message per key and call
+		t.Error("cx.profiles " + tie)
+	}
+
+	// The profile as the API shows it now (the state has not changed since
+	// the last message).
+	code, body := get(t, base+want.ProfileID)
+	if code != http.StatusOK {
+		t.Fatalf("GET %s: %d %s", want.ProfileID, code, body)
+	}
+	final := latest[want.ProfileID]
+	api, topic := withoutAsOf(t, "API", body), withoutAsOf(t, "cx.profiles", final.value)
+	if !reflect.DeepEqual(api, topic) {
+		for _, k := range slices.Sorted(maps.Keys(union(api, topic))) {
+			if !reflect.DeepEqual(api[k], topic[k]) {
+				t.Errorf("cx.profiles final message for %s differs from the API in %s:\ncx.profiles: %s\nAPI:         %s",
+					want.ProfileID, k, mustJSON(topic[k]), mustJSON(api[k]))
+			}
+		}
+	}
+
+	for _, id := range want.MergedFrom {
+		var merged map[string]any
+		if err := json.Unmarshal(latest[id].value, &merged); err != nil {
+			t.Errorf("cx.profiles final message for merged id %s: %v", id, latest[id])
+			continue
+		}
+		v, _ := merged["version"].(float64)
+		if len(merged) != 2 || merged["merged_into"] != want.ProfileID || v < 1 || v != math.Trunc(v) {
+			t.Errorf("cx.profiles final message for merged id %s: %s, want {\"merged_into\": %q, \"version\": >= 1}", id, latest[id].value, want.ProfileID)
+		}
+	}
+	for k, m := range latest {
+		if k != want.ProfileID && !slices.Contains(want.MergedFrom, k) {
+			t.Errorf("cx.profiles: a final message for %s, neither the profile nor merged into it: %v", k, m)
+		}
+	}
+	t.Logf("cx.profiles: %d messages of the tenant, %d keys; final version %d", n, len(latest), final.version)
+}
+
+// normalized is a profile's JSON as a generic value, without as_of.
+func normalized(t *testing.T, p profile.Profile) map[string]any {
+	t.Helper()
+	return withoutAsOf(t, "profile", []byte(mustJSON(p)))
+}
+
+func withoutAsOf(t *testing.T, what string, b []byte) map[string]any {
+	t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatalf("%s: %v: %s", what, err, b)
+	}
+	if _, ok := m["as_of"]; !ok {
+		t.Errorf("%s: no as_of in %s", what, b)
+	}
+	delete(m, "as_of")
+	return m
+}
+
+// sameButAsOf reports whether two message values are equal but for as_of.
+func sameButAsOf(a, b []byte) bool {
+	var x, y map[string]any
+	if json.Unmarshal(a, &x) != nil || json.Unmarshal(b, &y) != nil {
+		return bytes.Equal(a, b)
+	}
+	delete(x, "as_of")
+	delete(y, "as_of")
+	return reflect.DeepEqual(x, y)
+}
+
+func union(a, b map[string]any) map[string]any {
+	u := maps.Clone(a)
+	maps.Copy(u, b)
+	return u
+}
+
+func mustJSON(v any) string {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Sprintf("%v (%v)", v, err)
+	}
+	return string(b)
 }

@@ -30,8 +30,8 @@ type Announcer struct {
 
 // Messages returns one cx.identity message per record (key: its profile id,
 // or the identifier if it has none), a {"merged_into", "version"} value on
-// cx.profiles for every id a merge forwarded, and the rendered state of
-// every profile. Every cx.profiles message carries the tenant and the
+// cx.profiles for every id a merge forwarded (once, with where it forwards
+// after the call), and the rendered state of every profile. Every cx.profiles message carries the tenant and the
 // version in headers (kafkaio.HeaderTenant, kafkaio.HeaderVersion).
 func (a Announcer) Messages(tenant string, recs []identity.Record, profiles map[string]profile.State) ([]kafka.Message, error) {
 	now := time.Now
@@ -52,6 +52,8 @@ func (a Announcer) Messages(tenant string, recs []identity.Record, profiles map[
 			{Key: kafkaio.HeaderVersion, Value: []byte(strconv.FormatInt(v, 10))}}
 	}
 	var out []kafka.Message
+	into := map[string]string{} // merged-away id -> where it forwards after the call
+	var aliases []string
 	for _, rec := range recs {
 		v, err := json.Marshal(rec)
 		if err != nil {
@@ -63,11 +65,32 @@ func (a Announcer) Messages(tenant string, recs []identity.Record, profiles map[
 		}
 		out = append(out, kafka.Message{Topic: a.Topics.Identity, Key: []byte(key), Value: v})
 		if rec.Kind == identity.KindMerged {
-			into, _ := json.Marshal(profile.Merged{MergedInto: rec.ProfileID, Version: version})
 			for _, alias := range rec.Aliases {
-				out = append(out, kafka.Message{Topic: a.Topics.Profiles, Key: []byte(alias), Value: into, Headers: headers(version)})
+				if _, ok := into[alias]; !ok {
+					aliases = append(aliases, alias)
+				}
+				into[alias] = rec.ProfileID // a later merge in the call wins
 			}
 		}
+	}
+	// One message per key and call: an id merged twice in one call (a chain
+	// A -> B -> C) gets its final target only, and an id that is live after
+	// the call (a re-derivation kept it) gets its state only, so no two
+	// messages of one key share a version.
+	for _, alias := range aliases {
+		if _, live := profiles[alias]; live {
+			continue
+		}
+		target := into[alias]
+		for range 64 { // follow the call's own chain to the live end
+			next, ok := into[target]
+			if !ok || next == target {
+				break
+			}
+			target = next
+		}
+		v, _ := json.Marshal(profile.Merged{MergedInto: target, Version: version})
+		out = append(out, kafka.Message{Topic: a.Topics.Profiles, Key: []byte(alias), Value: v, Headers: headers(version)})
 	}
 	ids := make([]string, 0, len(profiles))
 	for id := range profiles {

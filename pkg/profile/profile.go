@@ -80,6 +80,7 @@ const (
 	fieldOrders      = "a:o:n"
 	fieldItems       = "a:o:items"
 	revenuePrefix    = "a:o:rev:" // + currency, micro-units
+	orderCurPrefix   = "a:o:cnt:" // + currency: orders with an amount in it
 	fieldFirstOrder  = "n:o:first"
 	fieldLastOrder   = "x:o:last"
 	fieldRefunds     = "a:rf:n"

@@ -331,8 +331,9 @@ func TestMoneyAndDerived(t *testing.T) {
 	if tr.Revenue["EUR"] != 120.5 || tr.LifetimeValue["EUR"] != 100.5 || tr.LifetimeValue["USD"] != 100 || tr.Revenue["JPY"] != 5000 {
 		t.Errorf("per currency: revenue %v ltv %v", tr.Revenue, tr.LifetimeValue)
 	}
-	// 100 USD + 100.5 EUR * 1.1; JPY has no rate.
-	if tr.LifetimeValueReporting != 210.55 || tr.AverageOrderValue != 77.52 || len(tr.Unconverted) != 1 || tr.Unconverted[0] != "JPY" {
+	// 100 USD + 100.5 EUR * 1.1; JPY has no rate. Average order value:
+	// (100 + 120.5 * 1.1) / 2 converted orders.
+	if tr.LifetimeValueReporting != 210.55 || tr.AverageOrderValue != 116.28 || len(tr.Unconverted) != 1 || tr.Unconverted[0] != "JPY" {
 		t.Errorf("reporting: ltv %v aov %v unconverted %v", tr.LifetimeValueReporting, tr.AverageOrderValue, tr.Unconverted)
 	}
 	// Last order 28 days before as_of: recency 4; 3 orders: frequency 3;

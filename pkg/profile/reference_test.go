@@ -43,7 +43,7 @@ func reference(m *Model, tenant, id string, events []*event.Event, meta Meta) *P
 		return traits[k]
 	}
 	sessions := map[string]bool{}
-	revenue, refunded := map[string]int64{}, map[string]int64{}
+	revenue, refunded, orders := map[string]int64{}, map[string]int64{}, map[string]int64{}
 	var locale, country, city string
 	var sentimentSum int64
 	b := &p.Behavioral
@@ -138,6 +138,7 @@ func reference(m *Model, tenant, id string, events []*event.Event, meta Meta) *P
 			tr.LastOrderAt = &at
 			if a, ok := m.amount(props); ok {
 				revenue[m.currency(props)] += a
+				orders[m.currency(props)]++
 			}
 		}
 		if e.Type == event.TypeTrack && m.refunds[e.Name] {
@@ -202,7 +203,7 @@ func reference(m *Model, tenant, id string, events []*event.Event, meta Meta) *P
 			delete(p.Provenance, f.path)
 		}
 	}
-	m.money(&p.Transactional, revenue, refunded)
+	m.money(&p.Transactional, revenue, refunded, orders)
 	m.derive(p)
 	return p
 }

@@ -177,7 +177,7 @@ func (m *Model) Render(tenant, id string, s State, meta Meta) *Profile {
 		p.Version = atoi(s[FieldVersion])
 	}
 	r := renderer{p: p, s: s}
-	revenue, refunded := map[string]int64{}, map[string]int64{}
+	revenue, refunded, orders := map[string]int64{}, map[string]int64{}, map[string]int64{}
 	traits := map[string]bool{}
 	for f, v := range s {
 		switch {
@@ -211,6 +211,8 @@ func (m *Model) Render(tenant, id string, s State, meta Meta) *Profile {
 			r.sentiment()
 		case strings.HasPrefix(f, revenuePrefix):
 			revenue[f[len(revenuePrefix):]] = atoi(v)
+		case strings.HasPrefix(f, orderCurPrefix):
+			orders[f[len(orderCurPrefix):]] = atoi(v)
 		case strings.HasPrefix(f, refundedPrefix):
 			refunded[f[len(refundedPrefix):]] = atoi(v)
 		case strings.HasPrefix(f, channelPrefix):
@@ -254,7 +256,7 @@ func (m *Model) Render(tenant, id string, s State, meta Meta) *Profile {
 		}
 	}
 	m.demographic(r)
-	m.money(&p.Transactional, revenue, refunded)
+	m.money(&p.Transactional, revenue, refunded, orders)
 	m.derive(p)
 	return p
 }
@@ -394,9 +396,12 @@ func (m *Model) demographic(r renderer) {
 }
 
 // money fills the amounts: per currency exact, in the reporting currency
-// summed in currency order and rounded to a hundredth.
-func (m *Model) money(t *Transactional, revenue, refunded map[string]int64) {
+// summed in currency order and rounded to a hundredth. The average order
+// value divides the converted revenue by the orders whose amounts were
+// converted (orders counts them per currency).
+func (m *Model) money(t *Transactional, revenue, refunded, orders map[string]int64) {
 	var ltv, gross float64
+	var converted int64
 	curs := map[string]bool{}
 	for c, v := range revenue {
 		t.Revenue[c] = float64(v) / 1e6
@@ -419,10 +424,11 @@ func (m *Model) money(t *Transactional, revenue, refunded map[string]int64) {
 		}
 		ltv += float64(net) / 1e6 * rate
 		gross += float64(revenue[c]) / 1e6 * rate
+		converted += orders[c]
 	}
 	t.LifetimeValueReporting = cents(ltv)
-	if t.Orders > 0 {
-		t.AverageOrderValue = cents(gross / float64(t.Orders))
+	if converted > 0 {
+		t.AverageOrderValue = cents(gross / float64(converted))
 	}
 }
 

@@ -108,6 +108,7 @@ func (m *Model) Updates(e *event.Event) []Update {
 			add(fieldLastOrder, msText)
 			if hasAmount {
 				add(revenuePrefix+cur, strconv.FormatInt(amount, 10))
+				add(orderCurPrefix+cur, "1")
 			}
 		} else {
 			add(fieldRefunds, "1")

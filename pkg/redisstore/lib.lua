@@ -223,16 +223,57 @@ local function foldin(get, put, f, v)
   end
 end
 
--- fold applies one field update to the hash at key.
-local function fold(key, f, v)
-  if string.byte(f, 1) == 97 then -- a: sum, without reading
-    redis.call('HINCRBY', key, f, v)
-    return
+-- foldinto applies field updates (a flat list f1, v1, f2, v2, ...) to the
+-- hash at key with one HMGET, at most one HSET and one HDEL per thousand
+-- fields: a few commands per event instead of two per field.
+local function foldinto(key, u)
+  local need, seen = {}, {}
+  local function want(f)
+    if not seen[f] then
+      seen[f] = true
+      need[#need + 1] = f
+    end
   end
-  foldin(function(g) return redis.call('HGET', key, g) end,
-    function(g, x)
-      if x then redis.call('HSET', key, g, x) else redis.call('HDEL', key, g) end
-    end, f, v)
+  for j = 1, #u, 2 do
+    local f = u[j]
+    want(f)
+    local p4 = string.sub(f, 1, 4)
+    if p4 == 'w:t:' then
+      want('c:t:' .. string.sub(f, 5))
+    elseif p4 == 'c:t:' then
+      want('w:t:' .. string.sub(f, 5))
+    end
+  end
+  local st = {}
+  for from = 1, #need, 1000 do
+    local part = { unpack(need, from, math.min(from + 999, #need)) }
+    local vals = redis.call('HMGET', key, unpack(part))
+    for j, f in ipairs(part) do
+      if vals[j] then st[f] = vals[j] end
+    end
+  end
+  local dirty = {}
+  local function get(g) return st[g] end
+  local function put(g, x)
+    st[g] = x or nil
+    dirty[g] = true
+  end
+  for j = 1, #u, 2 do foldin(get, put, u[j], u[j + 1]) end
+  local set, del = {}, {}
+  for g in pairs(dirty) do
+    if st[g] then
+      set[#set + 1] = g
+      set[#set + 1] = st[g]
+    else
+      del[#del + 1] = g
+    end
+  end
+  for from = 1, #set, 2000 do
+    redis.call('HSET', key, unpack(set, from, math.min(from + 1999, #set)))
+  end
+  for from = 1, #del, 1000 do
+    redis.call('HDEL', key, unpack(del, from, math.min(from + 999, #del)))
+  end
 end
 
 -- foldmem is fold on a Lua table.
@@ -406,11 +447,13 @@ local function merge(w, l, ev)
   local wk, lk = P .. 'p:' .. w, P .. 'p:' .. l
   local fields = redis.call('HGETALL', lk)
   local aliases = { l }
+  local u = {}
   for j = 1, #fields, 2 do
     local f, v = fields[j], fields[j + 1]
     local op = string.byte(f, 1)
     if op ~= 95 then -- not a structural "_" field
-      fold(wk, f, v)
+      u[#u + 1] = f
+      u[#u + 1] = v
       if op == 105 then -- i: the identifier now belongs to w
         redis.call('HSET', P .. 'idx', string.sub(f, 3), w)
       elseif op == 109 then -- m: profiles merged into l now forward to w
@@ -420,7 +463,9 @@ local function merge(w, l, ev)
       end
     end
   end
-  fold(wk, 'm:' .. l, ev.t)
+  u[#u + 1] = 'm:' .. l
+  u[#u + 1] = tostring(ev.t)
+  foldinto(wk, u)
   redis.call('HSET', P .. 'fwd', l, w)
   redis.call('DEL', lk)
   redis.call('HINCRBY', META, 'profiles', -1)
@@ -470,9 +515,14 @@ local function apply(ev, key, prof, info, clusters, joined, fresh, drops)
   end
   local dropped = {}
   for _, d in ipairs(drops) do dropped[d[1]] = true end
+  local links = {}
   for _, id in ipairs(ev.ids) do
-    if not dropped[id] then fold(pk, 'i:' .. id, ev.t) end
+    if not dropped[id] then
+      links[#links + 1] = 'i:' .. id
+      links[#links + 1] = tostring(ev.t)
+    end
   end
+  foldinto(pk, links)
   if key > hk then hk = key end
   redis.call('HSET', pk, '_t', encodecounts(counts), '_n', n, '_hk', hk)
   -- Clusters: profiles a rule keeps apart stay in one conflicted cluster,

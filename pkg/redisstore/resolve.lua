@@ -75,11 +75,8 @@ for n, ev in ipairs(batch.events) do
       if redis.call('ZCARD', ek) > R.keep then
         redis.call('ZREMRANGEBYRANK', ek, 0, -(R.keep + 1))
       end
-      local u, pk = ev.u, P .. 'p:' .. pid
-      for j = 1, #u, 2 do
-        fold(sk, u[j], u[j + 1])
-        fold(pk, u[j], u[j + 1])
-      end
+      foldinto(sk, ev.u)
+      foldinto(P .. 'p:' .. pid, ev.u)
     end
     touched[pid] = true
     results[n] = { status, pid }

@@ -30,13 +30,15 @@
 // person's (Person.Identifiers), shared by named people (Population.Shared),
 // or junk (Population.Junk); and a correct resolver with merge protection
 // ends with one profile per person. Accuracy (see Score) measures how close a
-// resolver comes.
+// resolver comes. The truth also says what each person's profile must show
+// of their purchases (Person.Orders, Person.Revenue).
 package synth
 
 import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"slices"
 	"sort"
@@ -166,6 +168,13 @@ type Person struct {
 	SharesWith []int    `json:",omitempty"`
 	// Hazards names the identity hazards in the person's journey.
 	Hazards []string `json:",omitempty"`
+	// Orders is the number of the person's Order Completed events, and
+	// Revenue the sum of their revenue per currency (ISO 4217), exact to a
+	// millionth as the profile keeps amounts: what a correct pipeline shows
+	// as the person's transactional.orders and transactional.revenue.
+	// Revenue is nil for a person without orders.
+	Orders  int                `json:",omitempty"`
+	Revenue map[string]float64 `json:",omitempty"`
 }
 
 // Population is the generated people and their messages, in time order.
@@ -202,6 +211,7 @@ func Generate(cfg Config) Population {
 		g := &journey{rng: rng, cfg: cfg, i: i, junk: junk}
 		g.run(known[i], homes[i])
 		g.fit(cfg.Start.Add(cfg.Span))
+		g.settle()
 		pop.People = append(pop.People, g.p)
 		pop.Messages = append(pop.Messages, g.msgs...)
 		for _, id := range g.p.Shared {
@@ -261,6 +271,12 @@ var (
 	}{{"SKU-1001", "Trail Runner Shoe", 129.0}, {"SKU-1002", "Rain Jacket", 89.5}, {"SKU-1003", "Merino Socks", 14.9}, {"SKU-1004", "Day Pack 22L", 64.0}, {"SKU-1005", "Water Bottle", 19.0}}
 	pages   = []string{"Home", "Running", "Outdoor", "Sale", "Product", "Stores"}
 	reasons = []string{"late delivery", "size exchange", "refund request", "product question"}
+	// Survey comments by the NPS group of the score, in several languages;
+	// pkg/sentiment labels each as its group (positive for promoters,
+	// neutral for passives, negative for detractors).
+	promoterComments  = []string{"Great shoes, love them!", "Schneller Versand, super Qualität!", "Muy buena calidad, excelente.", "La taille est parfaite, merci !"}
+	passiveComments   = []string{"Delivery took a week, the size fits.", "Produit reçu, rien à signaler.", "Ordered on Monday, arrived on Friday."}
+	detractorComments = []string{"The delivery was late and the box arrived damaged.", "Der Schuh ist zu klein und die Lieferung war langsam.", "El pedido llegó tarde y roto.", "Terrible service, never again."}
 )
 
 // journey draws one person's interactions.
@@ -270,10 +286,11 @@ type journey struct {
 	i    int
 	junk map[string]bool // junk identifiers used, population-wide
 
-	p      Person
-	msgs   []Message
-	t      time.Time
-	hazard string // of the messages being added
+	p       Person
+	msgs    []Message
+	t       time.Time
+	hazard  string           // of the messages being added
+	revenue map[string]int64 // of the Order Completed events, per currency, in millionths
 }
 
 // fit compresses a journey that runs past end towards its first message,
@@ -290,6 +307,48 @@ func (g *journey) fit(end time.Time) {
 		m.At = first.Add(time.Duration(float64(m.At.Sub(first)) * scale)).Truncate(time.Millisecond)
 		m.Body["timestamp"] = m.At.Format(time.RFC3339Nano)
 	}
+}
+
+// order adds an Order Completed message and counts it in the person's
+// ground truth.
+func (g *journey) order(channel string, body map[string]any, revenue float64, currency string) {
+	body["type"], body["event"] = "track", "Order Completed"
+	props := body["properties"].(map[string]any)
+	props["revenue"], props["currency"] = revenue, currency
+	g.add(channel, body)
+	g.p.Orders++
+	if g.revenue == nil {
+		g.revenue = map[string]int64{}
+	}
+	// The message carries revenue as a JSON number that decodes to this
+	// float64 again; the profile sums it in millionths, rounded likewise.
+	g.revenue[currency] += int64(math.Round(revenue * 1e6))
+}
+
+// settle completes the person's ground truth once the journey is drawn.
+func (g *journey) settle() {
+	for cur, micros := range g.revenue {
+		if g.p.Revenue == nil {
+			g.p.Revenue = make(map[string]float64, len(g.revenue))
+		}
+		g.p.Revenue[cur] = float64(micros) / 1e6
+	}
+}
+
+// survey is an NPS survey answer, keyed by the email, with a comment that
+// fits the score.
+func (g *journey) survey() {
+	nps := g.rng.IntN(11)
+	comments := detractorComments
+	switch {
+	case nps >= 9:
+		comments = promoterComments
+	case nps >= 7:
+		comments = passiveComments
+	}
+	g.add("survey", map[string]any{"type": "track", "event": "Survey Responded",
+		"context":    map[string]any{"traits": map[string]any{"email": g.p.Email}},
+		"properties": map[string]any{"survey": "nps", "nps": nps, "comment": comments[g.rng.IntN(len(comments))]}})
 }
 
 // step advances the person's clock by up to a day and a half.
@@ -396,9 +455,9 @@ func (g *journey) run(known bool, home *household) {
 		if rng.IntN(2) == 0 {
 			// Online order after the sign-up.
 			sku, _, price := g.product()
-			g.add("web", map[string]any{"type": "track", "userId": userID, "anonymousId": anon, "event": "Order Completed",
-				"properties": map[string]any{"order_id": fmt.Sprintf("WEB-%d", i), "revenue": price, "currency": "EUR",
-					"products": []any{map[string]any{"sku": sku, "quantity": 1}}}})
+			g.order("web", map[string]any{"userId": userID, "anonymousId": anon,
+				"properties": map[string]any{"order_id": fmt.Sprintf("WEB-%d", i),
+					"products": []any{map[string]any{"sku": sku, "quantity": 1}}}}, price, "EUR")
 		}
 		if rng.Float64() < cfg.PhoneOnlyShare {
 			g.phoneOnly(userID)
@@ -410,9 +469,7 @@ func (g *journey) run(known bool, home *household) {
 			"context": map[string]any{"traits": map[string]any{"email": g.p.Email}}, "properties": map[string]any{"campaign": "spring-sale"}})
 	}
 	if rng.IntN(3) == 0 {
-		g.add("survey", map[string]any{"type": "track", "event": "Survey Responded",
-			"context":    map[string]any{"traits": map[string]any{"email": g.p.Email}},
-			"properties": map[string]any{"survey": "nps", "score": rng.IntN(11), "comment": "Schneller Versand, gerne wieder!"}})
+		g.survey()
 	}
 	if junk {
 		g.knownJunk(userID, mobile, device, mobileAnon)
@@ -423,9 +480,9 @@ func (g *journey) run(known bool, home *household) {
 func (g *journey) storeOrder() {
 	sku, _, price := g.product()
 	qty := 1 + g.rng.IntN(2)
-	g.add("store", map[string]any{"type": "track", "event": "Order Completed",
-		"context":    map[string]any{"traits": map[string]any{"phone": formatLocal(g.p.Phone)}},
-		"properties": map[string]any{"order_id": fmt.Sprintf("POS-%d-%d", g.i, len(g.msgs)), "revenue": price * float64(qty), "currency": "EUR", "products": []any{map[string]any{"sku": sku, "quantity": qty}}}})
+	g.order("store", map[string]any{"context": map[string]any{"traits": map[string]any{"phone": formatLocal(g.p.Phone)}},
+		"properties": map[string]any{"order_id": fmt.Sprintf("POS-%d-%d", g.i, len(g.msgs)), "products": []any{map[string]any{"sku": sku, "quantity": qty}}}},
+		price*float64(qty), "EUR")
 }
 
 // supportCall is a call-center ticket, keyed by the phone number only.

@@ -1,6 +1,7 @@
 package synth_test
 
 import (
+	"encoding/json"
 	"fmt"
 	"maps"
 	"math"
@@ -13,6 +14,7 @@ import (
 	"github.com/cxstream/cxstream/pkg/event"
 	"github.com/cxstream/cxstream/pkg/identity"
 	"github.com/cxstream/cxstream/pkg/identity/identitytest"
+	"github.com/cxstream/cxstream/pkg/profile"
 	"github.com/cxstream/cxstream/pkg/synth"
 	"github.com/cxstream/cxstream/pkg/tracking"
 )
@@ -401,4 +403,137 @@ func TestMessagesStayInTheSpan(t *testing.T) {
 		}
 		last[m.Person] = m.At
 	}
+}
+
+// properties decodes a message's properties as the collector receives them.
+func properties(t *testing.T, m synth.Message) map[string]json.RawMessage {
+	t.Helper()
+	var body struct {
+		Event      string                     `json:"event"`
+		Properties map[string]json.RawMessage `json:"properties"`
+	}
+	if err := json.Unmarshal(m.JSON(), &body); err != nil {
+		t.Fatal(err)
+	}
+	return body.Properties
+}
+
+// Person.Orders and Person.Revenue are what the person's Order Completed
+// messages add up to: their number, and per currency the sum of their
+// revenue property in millionths.
+func TestOrderTruthMatchesTheMessages(t *testing.T) {
+	pop := synth.Generate(config(600))
+	orders := map[int]int{}
+	micros := map[int]map[string]int64{}
+	for _, m := range pop.Messages {
+		if m.Body["event"] != "Order Completed" {
+			continue
+		}
+		props := properties(t, m)
+		var revenue float64
+		var currency string
+		if err := json.Unmarshal(props["revenue"], &revenue); err != nil || revenue <= 0 {
+			t.Fatalf("order without a positive revenue (%v): %s", err, m.JSON())
+		}
+		if err := json.Unmarshal(props["currency"], &currency); err != nil || currency == "" {
+			t.Fatalf("order without a currency (%v): %s", err, m.JSON())
+		}
+		orders[m.Person]++
+		if micros[m.Person] == nil {
+			micros[m.Person] = map[string]int64{}
+		}
+		micros[m.Person][currency] += int64(math.Round(revenue * 1e6))
+	}
+	if len(orders) < 50 {
+		t.Fatalf("only %d of %d people ordered", len(orders), len(pop.People))
+	}
+	for _, p := range pop.People {
+		var want map[string]float64
+		for cur, n := range micros[p.Index] {
+			if want == nil {
+				want = map[string]float64{}
+			}
+			want[cur] = float64(n) / 1e6
+		}
+		if p.Orders != orders[p.Index] || !reflect.DeepEqual(p.Revenue, want) {
+			t.Errorf("person %d: truth says %d orders, revenue %v; the messages add up to %d, %v", p.Index, p.Orders, p.Revenue, orders[p.Index], want)
+		}
+	}
+}
+
+// Folding each person's messages into a profile with the default profile
+// model gives the orders and revenue of the truth, the NPS of their survey
+// answer, and the sentiment of its comment: positive for promoters (9-10),
+// neutral for passives (7-8), negative for detractors (0-6).
+func TestProfilesOfThePeople(t *testing.T) {
+	pop := synth.Generate(config(600))
+	model := profile.Default()
+	states := map[int]profile.State{}
+	nps := map[int]float64{}
+	comments := map[string]bool{}
+	for _, m := range pop.Messages {
+		e := envelope(t, m)
+		if states[m.Person] == nil {
+			states[m.Person] = profile.State{}
+		}
+		for _, u := range model.Updates(e) {
+			states[m.Person].Apply(u)
+		}
+		if m.Body["event"] != "Survey Responded" {
+			continue
+		}
+		props := properties(t, m)
+		var score float64
+		var comment, survey string
+		if json.Unmarshal(props["nps"], &score) != nil || json.Unmarshal(props["comment"], &comment) != nil ||
+			json.Unmarshal(props["survey"], &survey) != nil || survey != "nps" || props["score"] != nil {
+			t.Fatalf("survey answer without nps, comment and survey \"nps\" (or with the old score): %s", m.JSON())
+		}
+		nps[m.Person] = score
+		comments[comment] = true
+	}
+	if len(nps) < 30 || len(comments) < 6 {
+		t.Fatalf("%d survey answers with %d distinct comments", len(nps), len(comments))
+	}
+	labels := map[string]int{}
+	for _, p := range pop.People {
+		got := model.Render("synth", fmt.Sprint(p.Index), states[p.Index], profile.Meta{AsOf: time.Now()})
+		tr := got.Transactional
+		want := p.Revenue
+		if want == nil {
+			want = map[string]float64{}
+		}
+		if tr.Orders != int64(p.Orders) || !maps.Equal(tr.Revenue, want) {
+			t.Errorf("person %d: profile has %d orders, revenue %v; truth %d, %v", p.Index, tr.Orders, tr.Revenue, p.Orders, p.Revenue)
+		}
+		score, answered := nps[p.Index]
+		ps := got.Psychographic
+		if !answered {
+			if ps.NPS != nil || ps.Sentiment != nil {
+				t.Errorf("person %d answered no survey: nps %+v, sentiment %+v", p.Index, ps.NPS, ps.Sentiment)
+			}
+			continue
+		}
+		if ps.NPS == nil || ps.NPS.Score != score || ps.NPS.Channel != "survey" {
+			t.Errorf("person %d answered %v: profile nps %+v", p.Index, score, ps.NPS)
+		}
+		label := "negative"
+		switch {
+		case score >= 9:
+			label = "positive"
+		case score >= 7:
+			label = "neutral"
+		}
+		if ps.Sentiment == nil || ps.Sentiment.Label != label || ps.Sentiment.Responses != 1 {
+			t.Errorf("person %d answered %v: sentiment %+v, want %s", p.Index, score, ps.Sentiment, label)
+		} else {
+			labels[label]++
+		}
+	}
+	for _, l := range []string{"positive", "neutral", "negative"} {
+		if labels[l] == 0 {
+			t.Errorf("no %s survey comment in %v", l, labels)
+		}
+	}
+	t.Logf("%d survey answers, %d distinct comments, labels %v", len(nps), len(comments), labels)
 }

@@ -1,0 +1,45 @@
+package profile
+
+import (
+	"bytes"
+	"os"
+	"reflect"
+	"testing"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// TestExampleConfigMatchesDefaults keeps the profile section of
+// docs/cxstream.example.yaml true to DefaultConfig: it must load with
+// unknown keys as errors, and read over an empty Config spell out every
+// default.
+func TestExampleConfigMatchesDefaults(t *testing.T) {
+	b, err := os.ReadFile("../../docs/cxstream.example.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var file map[string]yaml.Node
+	if err := yaml.Unmarshal(b, &file); err != nil {
+		t.Fatal(err)
+	}
+	node, ok := file["profile"]
+	if !ok {
+		t.Fatal("no profile section")
+	}
+	section, err := yaml.Marshal(&node)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got Config
+	dec := yaml.NewDecoder(bytes.NewReader(section))
+	dec.KnownFields(true)
+	if err := dec.Decode(&got); err != nil {
+		t.Fatalf("profile section: %v", err)
+	}
+	if want := DefaultConfig(); !reflect.DeepEqual(got, want) {
+		t.Errorf("example profile section differs from DefaultConfig:\n got %+v\nwant %+v", got, want)
+	}
+	if _, err := got.Compile(); err != nil {
+		t.Error(err)
+	}
+}
