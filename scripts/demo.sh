@@ -74,15 +74,16 @@ for _ in $(seq 1 240); do
 done
 [[ $events -ge $accepted ]] || die "only $events of $accepted events reached ClickHouse: $stats"
 
-# The customer to show: the first who shopped in a store (their journey
-# crosses the most channels).
-email=$(grep -m1 '"Phone":"+' "$RUN_DIR/truth.jsonl" | sed 's/.*"Email":"\([^"]*\)".*/\1/')
+# The customer to show: the first with a phone number and an order (their
+# journey crosses the most channels, and their profile has transactions).
+customer=$(grep -m1 '"Phone":"+.*"Orders":' "$RUN_DIR/truth.jsonl")
+email=$(sed 's/.*"Email":"\([^"]*\)".*/\1/' <<<"$customer")
 step "one customer, looked up by email:$email"
 bin/cxstream profile -config "$CONFIG" -tenant "$TENANT" "email:$email"
 step "the same customer's timeline across channels (from ClickHouse)"
 bin/cxstream timeline -config "$CONFIG" -tenant "$TENANT" "email:$email"
 step "Profile API: the same customer by phone number"
-phone=$(grep -m1 '"Phone":"+' "$RUN_DIR/truth.jsonl" | sed 's/.*"Phone":"\([^"]*\)".*/\1/')
+phone=$(sed 's/.*"Phone":"\([^"]*\)".*/\1/' <<<"$customer")
 curl -fsS -H "Authorization: Bearer demo-api-token-0123456789" "http://127.0.0.1:8081/v1/profiles/phone:$phone" \
   | head -c 400
 echo " ..."
