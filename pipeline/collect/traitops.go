@@ -121,7 +121,7 @@ func mapTraitOps(e *event.Event) (*traitOps, error) {
 		for i, item := range items {
 			var name string
 			if len(item) == 0 || item[0] != '"' || json.Unmarshal(item, &name) != nil {
-				ops.addErr(&errs, keyUnset+"["+strconv.Itoa(i)+"]", "must be a trait name (a string), got JSON "+kind(item))
+				ops.addErr(&errs, keyUnset+"["+strconv.Itoa(i)+"]", "must be a trait name (a string), got JSON "+event.RawKind(item))
 				continue
 			}
 			e.TraitsUnset = append(e.TraitsUnset, name)
@@ -135,7 +135,7 @@ func mapTraitOps(e *event.Event) (*traitOps, error) {
 		for _, k := range slices.Sorted(maps.Keys(incs)) {
 			v := incs[k]
 			if len(v) == 0 || !(v[0] == '-' || (v[0] >= '0' && v[0] <= '9')) {
-				ops.addErr(&errs, key+"."+k, "must be a number, got JSON "+kind(v))
+				ops.addErr(&errs, key+"."+k, "must be a number, got JSON "+event.RawKind(v))
 				continue
 			}
 			if other, dup := ops.increment[k]; dup {
@@ -168,7 +168,7 @@ func (o *traitOps) object(found map[string]json.RawMessage, key, what string, er
 	}
 	var m map[string]json.RawMessage
 	if !isObject(raw) || json.Unmarshal(raw, &m) != nil {
-		o.addErr(errs, key, "must be "+what+", got JSON "+kind(raw))
+		o.addErr(errs, key, "must be "+what+", got JSON "+event.RawKind(raw))
 		return nil, false
 	}
 	return m, true
@@ -247,25 +247,4 @@ func isObject(raw json.RawMessage) bool {
 func isArray(raw json.RawMessage) bool {
 	raw = bytes.TrimSpace(raw)
 	return len(raw) > 0 && raw[0] == '['
-}
-
-// kind names the JSON type of a raw value, for errors.
-func kind(raw json.RawMessage) string {
-	raw = bytes.TrimSpace(raw)
-	if len(raw) == 0 {
-		return "nothing"
-	}
-	switch raw[0] {
-	case '"':
-		return "string"
-	case '{':
-		return "object"
-	case '[':
-		return "array"
-	case 't', 'f':
-		return "boolean"
-	case 'n':
-		return "null"
-	}
-	return "number"
 }

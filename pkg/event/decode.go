@@ -1,6 +1,7 @@
 package event
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -52,15 +53,17 @@ func incrementErrors(b []byte) Errors {
 	var errs Errors
 	for k, v := range w.Increment {
 		if len(v) == 0 || !(v[0] == '-' || isDigit(v[0])) {
-			errs.add("traits_increment."+k, "must be a JSON number, got JSON %s", rawKind(v))
+			errs.add("traits_increment."+k, "must be a JSON number, got JSON %s", RawKind(v))
 		}
 	}
 	sortByField(errs)
 	return errs
 }
 
-// rawKind names the JSON type of a raw value, for errors.
-func rawKind(v json.RawMessage) string {
+// RawKind names the JSON type of a raw value (string, object, array,
+// boolean, null, number; "nothing" if empty), for error messages.
+func RawKind(v json.RawMessage) string {
+	v = bytes.TrimSpace(v)
 	if len(v) == 0 {
 		return "nothing"
 	}
