@@ -39,10 +39,6 @@ func Run(ctx context.Context, cfg Config, stages []string, log *slog.Logger, reg
 	tel := telemetry.NewServer(cfg.Telemetry, reg, log)
 	has := func(s string) bool { return slices.Contains(stages, s) }
 
-	model, err := cfg.Profile.Compile()
-	if err != nil {
-		return err
-	}
 	if err := waitFor(ctx, log, "kafka", func(ctx context.Context) error { return kafkaio.EnsureTopics(ctx, cfg.Kafka) }); err != nil {
 		return err
 	}
@@ -87,16 +83,16 @@ func Run(ctx context.Context, cfg Config, stages []string, log *slog.Logger, reg
 			defer w.Close()
 			r, err = collect.New(cfg.Collector, cfg.Identity, cfg.Kafka.Topics, w, log.With("stage", s), reg)
 		case StageResolver:
-			r, err = resolve.New(cfg.Resolver, cfg.Kafka, cfg.Identity, model, rs, log.With("stage", s), reg)
+			r, err = resolve.New(cfg.Resolver, cfg.Kafka, cfg.Identity, rs.Model(), rs, log.With("stage", s), reg)
 		case StageSink:
 			r, err = sink.New(cfg.Sink, cfg.Kafka, ch, log.With("stage", s), reg)
 		case StageAPI:
 			w := kafkaio.NewWriter(cfg.Kafka)
 			defer w.Close()
 			var a *api.API
-			if a, err = api.New(cfg.API, rs, ch, model, log.With("stage", s), reg); err == nil {
+			if a, err = api.New(cfg.API, rs, ch, rs.Model(), log.With("stage", s), reg); err == nil {
 				r = a.WithSplitter(&resolve.Splitter{Store: rs, Writer: w,
-					Announcer: resolve.Announcer{Topics: cfg.Kafka.Topics, Model: model}})
+					Announcer: resolve.Announcer{Topics: cfg.Kafka.Topics, Model: rs.Model()}})
 			}
 		default:
 			err = fmt.Errorf("unknown stage %q (want one of %v)", s, AllStages)

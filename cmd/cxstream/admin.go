@@ -24,17 +24,13 @@ func printProfile(ctx context.Context, cfg pipeline.Config, tenant, ref string, 
 		return err
 	}
 	defer rs.Close()
-	model, err := cfg.Profile.Compile()
-	if err != nil {
-		return err
-	}
 	id, st, err := rs.Resolve(ctx, tenant, ref)
 	if err != nil {
 		return fmt.Errorf("profile %s: %w", ref, err)
 	}
 	enc := json.NewEncoder(stdout)
 	enc.SetIndent("", "  ")
-	return enc.Encode(model.Render(tenant, id, st, profile.Meta{AsOf: time.Now(), Provenance: provenance}))
+	return enc.Encode(rs.Model().Render(tenant, id, st, profile.Meta{AsOf: time.Now(), Provenance: provenance}))
 }
 
 // printTimeline prints the cross-channel timeline of the profile REF
@@ -118,10 +114,6 @@ func unmerge(ctx context.Context, cfg pipeline.Config, tenant, ref, identifier s
 		return err
 	}
 	defer rs.Close()
-	model, err := cfg.Profile.Compile()
-	if err != nil {
-		return err
-	}
 	pid, _, err := rs.Resolve(ctx, tenant, ref)
 	if err != nil {
 		return fmt.Errorf("profile %s: %w", ref, err)
@@ -129,7 +121,7 @@ func unmerge(ctx context.Context, cfg pipeline.Config, tenant, ref, identifier s
 	w := kafkaio.NewWriter(cfg.Kafka)
 	defer w.Close()
 	sp, err := (&resolve.Splitter{Store: rs, Writer: w,
-		Announcer: resolve.Announcer{Topics: cfg.Kafka.Topics, Model: model}}).Unmerge(ctx, tenant, pid, id)
+		Announcer: resolve.Announcer{Topics: cfg.Kafka.Topics, Model: rs.Model()}}).Unmerge(ctx, tenant, pid, id)
 	if sp == nil {
 		return fmt.Errorf("unmerge %s from %s: %w", identifier, pid, err)
 	}

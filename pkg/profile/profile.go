@@ -124,21 +124,18 @@ func Stamp(e *event.Event) string {
 	return fmt.Sprintf("%015d%016x", e.EventTime.UnixMilli(), h.Sum64())
 }
 
-// stamped encodes a "w:" or "o:" value: the stamp, then [channel, event id,
-// value]. raw must be valid JSON.
-func stamped(stamp string, e *event.Event, raw []byte) string {
-	b := make([]byte, 0, StampLen+len(e.Channel)+len(e.EventID)+len(raw)+8)
-	b = append(b, stamp...)
-	b = append(b, '[')
-	b = strconv.AppendQuote(b, e.Channel)
-	b = append(b, ',')
-	ch, _ := json.Marshal(e.EventID) // JSON, not Go, quoting: ids may hold any UTF-8
-	b = append(b, ch...)
-	b = append(b, ',')
-	b = append(b, raw...)
-	b = append(b, ']')
-	return string(b)
+// stamper encodes the "w:" and "o:" values of one event: the stamp, then
+// [channel, event id, value]. It holds everything up to the value, built
+// once per event.
+type stamper string
+
+func newStamper(stamp string, e *event.Event) stamper {
+	id, _ := json.Marshal(e.EventID) // JSON, not Go, quoting: ids may hold any UTF-8
+	return stamper(stamp + "[" + strconv.Quote(e.Channel) + "," + string(id) + ",")
 }
+
+// value encodes raw, which must be valid JSON.
+func (p stamper) value(raw []byte) string { return string(p) + string(raw) + "]" }
 
 // Source is where a value came from: the event that set it.
 type Source struct {

@@ -1,6 +1,7 @@
 package profile
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"hash/fnv"
@@ -23,6 +24,7 @@ func (m *Model) Updates(e *event.Event) []Update {
 	ms := e.EventTime.UnixMilli()
 	msText := strconv.FormatInt(ms, 10)
 	stamp := Stamp(e)
+	stamped := newStamper(stamp, e).value
 	props := objectOf(e.Properties)
 	ctx := objectOf(e.Context)
 	u := make([]Update, 0, 8+len(e.Traits)+len(e.TraitsSetOnce)+len(e.TraitsUnset)+2*len(e.TraitsIncrement))
@@ -34,23 +36,23 @@ func (m *Model) Updates(e *event.Event) []Update {
 	add(typePrefix+string(e.Type), "1")
 	add(FieldFirstSeen, msText)
 	add(FieldLastSeen, msText)
-	add(FieldLastChannel, stamped(stamp, e, []byte(strconv.Quote(e.Channel))))
+	add(FieldLastChannel, stamped([]byte(strconv.Quote(e.Channel))))
 	if e.Type == event.TypeTrack || e.Type == event.TypePage || e.Type == event.TypeScreen {
 		name, _ := json.Marshal(e.Name)
-		add(FieldLastEvent, stamped(stamp, e, name))
+		add(FieldLastEvent, stamped(name))
 	}
 	add(sessionPrefix+m.session(e, props, ctx), msText)
 
 	// Demographic data from the context.
 	if _, ok := stringOf(ctx["locale"]); ok {
-		add(fieldLocale, stamped(stamp, e, ctx["locale"]))
+		add(fieldLocale, stamped(ctx["locale"]))
 	}
 	loc := objectOf(ctx["location"])
 	if _, ok := stringOf(loc["country"]); ok {
-		add(fieldCountry, stamped(stamp, e, loc["country"]))
+		add(fieldCountry, stamped(loc["country"]))
 	}
 	if _, ok := stringOf(loc["city"]); ok {
-		add(fieldCity, stamped(stamp, e, loc["city"]))
+		add(fieldCity, stamped(loc["city"]))
 	}
 	// Consent, as Segment's consent management sends it in the context and
 	// as a "consent" trait; the trait wins for a purpose both name.
@@ -63,7 +65,7 @@ func (m *Model) Updates(e *event.Event) []Update {
 	}
 	for _, p := range sortedKeysOf(purposes) {
 		if b := trimSpace(purposes[p]); isBool(b) {
-			add(consentPrefix+p, stamped(stamp, e, b))
+			add(consentPrefix+p, stamped(b))
 		}
 	}
 
@@ -74,18 +76,18 @@ func (m *Model) Updates(e *event.Event) []Update {
 		case k == "preferences" && isObject(v):
 			prefs := objectOf(v)
 			for _, p := range sortedKeysOf(prefs) {
-				add(preferencePrefix+p, stamped(stamp, e, prefs[p]))
+				add(preferencePrefix+p, stamped(prefs[p]))
 			}
 		case k == "consent" && isObject(v): // with the context's, above
 		default:
-			add(traitPrefix+k, stamped(stamp, e, v))
+			add(traitPrefix+k, stamped(v))
 		}
 	}
 	for _, k := range sortedKeysOf(e.TraitsSetOnce) {
-		add(oncePrefix+k, stamped(stamp, e, e.TraitsSetOnce[k]))
+		add(oncePrefix+k, stamped(e.TraitsSetOnce[k]))
 	}
 	for _, k := range e.TraitsUnset {
-		add(traitPrefix+k, stamped(stamp, e, []byte("null")))
+		add(traitPrefix+k, stamped([]byte("null")))
 	}
 	for _, k := range sortedKeysOf(e.TraitsIncrement) {
 		n := e.TraitsIncrement[k]
@@ -94,7 +96,7 @@ func (m *Model) Updates(e *event.Event) []Update {
 			continue
 		}
 		add(counterPrefix+k, counterEntry(stamp, micros))
-		add(incSourcePrefix+k, stamped(stamp, e, []byte(n)))
+		add(incSourcePrefix+k, stamped([]byte(n)))
 	}
 
 	// Transactional.
@@ -120,15 +122,15 @@ func (m *Model) Updates(e *event.Event) []Update {
 
 	// Psychographic: survey scores and feedback.
 	if raw, ok := scoreIn(props[m.cfg.Feedback.NPSProperty], 0, 10); ok {
-		add(fieldNPS, stamped(stamp, e, raw))
+		add(fieldNPS, stamped(raw))
 	}
 	if raw, ok := scoreIn(props[m.cfg.Feedback.CSATProperty], 1, 5); ok {
-		add(fieldCSAT, stamped(stamp, e, raw))
+		add(fieldCSAT, stamped(raw))
 	}
 	for _, p := range m.cfg.Feedback.TextProperties {
 		if text, ok := stringOf(props[p]); ok && strings.TrimSpace(text) != "" {
 			score := strconv.Itoa(sentiment.Analyze(text).Score)
-			add(fieldSentiment, stamped(stamp, e, []byte(score)))
+			add(fieldSentiment, stamped([]byte(score)))
 			add(fieldSentimentN, "1")
 			add(fieldSentimentSum, score)
 			break
@@ -269,9 +271,7 @@ func isNumber(raw json.RawMessage) bool {
 	return len(raw) > 0 && (raw[0] == '-' || (raw[0] >= '0' && raw[0] <= '9'))
 }
 
-func trimSpace(raw json.RawMessage) json.RawMessage {
-	return json.RawMessage(strings.TrimSpace(string(raw)))
-}
+func trimSpace(raw json.RawMessage) json.RawMessage { return bytes.TrimSpace(raw) }
 
 func sortedKeysOf[V any](m map[string]V) []string {
 	keys := make([]string, 0, len(m))

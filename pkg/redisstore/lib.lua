@@ -424,10 +424,19 @@ local function touchedstates()
   local version = false
   for id in pairs(touched) do
     local k = P .. 'p:' .. id
-    if redis.call('EXISTS', k) == 1 then
+    local f = redis.call('HGETALL', k)
+    if #f > 0 then
       version = version or redis.call('HINCRBY', META, 'version', 1)
       redis.call('HSET', k, '_v', version)
-      out[id] = redis.call('HGETALL', k)
+      local at = false
+      for j = 1, #f, 2 do
+        if f[j] == '_v' then at = j end
+      end
+      if at then f[at + 1] = tostring(version) else
+        f[#f + 1] = '_v'
+        f[#f + 1] = tostring(version)
+      end
+      out[id] = f
     end
   end
   for id in pairs(shown) do
