@@ -5,6 +5,9 @@
 //   - timeline.schema.json: resolved events on cx.timeline
 //   - profile.schema.json: profile states on cx.profiles
 //   - identity.schema.json: identity-log records on cx.identity
+//   - mappings/NAME.yaml: the built-in channel mappings (POS, help desk,
+//     email service, surveys, social), with sample payloads in
+//     mappings/samples; see pkg/mapping
 //   - clickhouse/NNNN_name.sql: ClickHouse migrations, applied in order by
 //     `cxstream migrate` (see ClickHouse in clickhouse.go)
 package schemas
@@ -15,3 +18,9 @@ import "embed"
 //
 //go:embed *.schema.json
 var JSON embed.FS
+
+// Mappings holds the built-in channel mappings, mappings/*.yaml; their
+// sample payloads (mappings/samples) are documentation and test input.
+//
+//go:embed mappings/*.yaml
+var Mappings embed.FS

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Full test run: start the backing services, then go vet and go test -race
-# against them. Extra arguments are passed to `go test`.
+# against them, then every fuzz target for a short time (scripts/fuzz.sh;
+# CXSTREAM_FUZZTIME, default 10s each). Extra arguments are passed to
+# `go test`.
 #   scripts/test.sh [go test flags...]
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
@@ -25,4 +27,7 @@ step "go test -race -count=1 -timeout 20m ./... $*"
 rc=0
 go test -race -count=1 -timeout 20m ./... "$@" || rc=$?
 step "go test exit status: $rc"
-exit "$rc"
+[[ $rc -eq 0 ]] || exit "$rc"
+
+step "fuzz every target for ${CXSTREAM_FUZZTIME:-10s}: scripts/fuzz.sh"
+scripts/fuzz.sh

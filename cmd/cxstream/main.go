@@ -7,6 +7,8 @@
 //	cxstream sink       cx.timeline, cx.identity -> ClickHouse
 //	cxstream api        Profile API
 //	cxstream migrate    create Kafka topics, apply ClickHouse migrations
+//	cxstream import -tenant T -mapping M FILE...  publish a channel's records
+//	cxstream mappings   list the channel mappings
 //	cxstream profile -tenant T REF    print a profile (REF: profile id or type:value)
 //	cxstream timeline -tenant T REF   print a profile's cross-channel timeline
 //	cxstream stats -tenant T          print a tenant's counts
@@ -43,6 +45,9 @@ commands:
   sink        run the ClickHouse sink
   api         run the Profile API
   migrate     create the Kafka topics and apply the ClickHouse migrations
+  import      publish records of files through a channel mapping (POS exports...):
+              cxstream import -tenant T -mapping NAME [-format json|ndjson|csv] [-dry-run] FILE...
+  mappings    list the channel mappings (built-in and collector.mappings_dir), one JSON object per line
   profile     print a profile as JSON: cxstream profile -tenant T REF
   timeline    print a profile's cross-channel timeline: cxstream timeline -tenant T [-limit N] REF
   stats       print a tenant's counts (events, profiles, merges, identifiers) as JSON
@@ -78,6 +83,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	identifier := fs.String("identifier", "", "identifier to take out of the profile, type:value (unmerge)")
 	provenance := fs.Bool("provenance", false, "show where each value came from (profile)")
 	check := fs.Bool("check", false, "rebuild into a scratch key space and compare with the live graph (rebuild)")
+	mappingName := fs.String("mapping", "", "channel mapping that reads the files (import)")
+	format := fs.String("format", "", "format of the files: json, ndjson or csv; default: from the file name (import)")
+	dryRun := fs.Bool("dry-run", false, "map and validate, print the envelopes, publish nothing (import)")
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
 	}
@@ -93,6 +101,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return pipeline.Run(ctx, cfg, []string{cmd}, log, telemetry.NewRegistry())
 	case "migrate":
 		return migrate(ctx, cfg, stdout)
+	case "import":
+		return importFiles(ctx, cfg, importOptions{tenant: *tenant, mapping: *mappingName, format: *format, dryRun: *dryRun, files: fs.Args()}, stdout, stderr, log)
+	case "mappings":
+		return listMappings(cfg, stdout)
 	case "profile", "timeline":
 		if *tenant == "" || fs.NArg() != 1 {
 			return fmt.Errorf("usage: cxstream %s -tenant TENANT REF (REF: profile id or type:value, e.g. email:jane@example.com)", cmd)

@@ -33,19 +33,20 @@ import (
 	"github.com/cxstream/cxstream/pkg/event"
 	"github.com/cxstream/cxstream/pkg/identity"
 	"github.com/cxstream/cxstream/pkg/kafkaio"
+	"github.com/cxstream/cxstream/pkg/mapping"
 	"github.com/cxstream/cxstream/pkg/tracking"
 )
 
 // Collector serves the tracking API.
 type Collector struct {
-	cfg     Config
-	policy  *identity.Policy
-	topics  kafkaio.Topics
-	pub     Publisher
-	log     *slog.Logger
-	metrics *metrics
-	keys    map[string]tracking.Source
-	now     func() time.Time
+	cfg      Config
+	in       *intake
+	mappings *mapping.Set
+	pub      Publisher
+	log      *slog.Logger
+	metrics  *metrics
+	keys     map[string]tracking.Source
+	now      func() time.Time
 }
 
 // New validates its arguments and returns a collector. Its metrics are
@@ -54,13 +55,13 @@ func New(cfg Config, rules identity.Rules, topics kafkaio.Topics, pub Publisher,
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("collector config: %w", err)
 	}
-	policy, err := rules.Compile()
+	in, err := newIntake(rules, topics, cfg.Limits)
 	if err != nil {
-		return nil, fmt.Errorf("collector identity rules: %w", err)
+		return nil, fmt.Errorf("collector %w", err)
 	}
-	cfg.Limits.Normalize = policy.Normalize
-	if topics.Interactions == "" || topics.DeadLetter == "" {
-		return nil, errors.New("collector topics: the interactions and deadletter topics are required")
+	mappings, err := mapping.Load(cfg.MappingsDir)
+	if err != nil {
+		return nil, fmt.Errorf("collector.mappings_dir: %w", err)
 	}
 	if pub == nil {
 		return nil, errors.New("collector: a publisher is required")
@@ -77,19 +78,20 @@ func New(cfg Config, rules identity.Rules, topics kafkaio.Topics, pub Publisher,
 		keys[k.Key] = tracking.Source{Tenant: k.Tenant, Channel: k.Channel}
 	}
 	return &Collector{
-		cfg:     cfg,
-		policy:  policy,
-		topics:  topics,
-		pub:     pub,
-		log:     log,
-		metrics: m,
-		keys:    keys,
-		now:     time.Now,
+		cfg:      cfg,
+		in:       in,
+		mappings: mappings,
+		pub:      pub,
+		log:      log,
+		metrics:  m,
+		keys:     keys,
+		now:      time.Now,
 	}, nil
 }
 
-// Handler returns the collector's routes: the tracking API, CORS preflight
-// for browsers, and GET /healthz.
+// Handler returns the collector's routes: the tracking API, the channel
+// endpoints (POST /v1/channels/{mapping}), CORS preflight for browsers, and
+// GET /healthz.
 func (c *Collector) Handler() http.Handler {
 	// Each path forces its type on the message; the batch endpoints (empty
 	// type) take each item's own. The one-letter paths are the ones
@@ -111,6 +113,8 @@ func (c *Collector) Handler() http.Handler {
 		mux.Handle("POST "+ep.path, c.endpoint(ep.path, ep.typ))
 		mux.HandleFunc("OPTIONS "+ep.path, preflight)
 	}
+	mux.Handle("POST "+channelsPath+"{name}", c.channelEndpoint())
+	mux.HandleFunc("OPTIONS "+channelsPath+"{name}", preflight)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = w.Write([]byte("ok\n"))

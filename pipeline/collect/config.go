@@ -21,6 +21,10 @@ type Config struct {
 	// MaxBatchBytes bounds a batch body (after decompression); Segment's
 	// limit is 500 KB.
 	MaxBatchBytes int `yaml:"max_batch_bytes"`
+	// MappingsDir holds channel mapping files (*.yaml) beside the built-in
+	// ones (schemas/mappings); a file replaces the built-in mapping of its
+	// name. Empty: the built-in mappings only.
+	MappingsDir string `yaml:"mappings_dir"`
 	// Limits are the envelope limits applied to every event.
 	Limits event.Limits `yaml:"-"`
 	// PublishTimeout bounds how long a request waits for Kafka to acknowledge

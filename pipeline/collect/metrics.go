@@ -16,6 +16,7 @@ const (
 type metrics struct {
 	requests *prometheus.CounterVec
 	events   *prometheus.CounterVec
+	skipped  prometheus.Counter
 	publish  prometheus.Histogram
 }
 
@@ -31,6 +32,10 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "cxstream_collector_events_total",
 			Help: "Messages received: accepted (published to the interactions topic) or rejected (dead-lettered).",
 		}, []string{"result"}),
+		skipped: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "cxstream_collector_records_skipped_total",
+			Help: "Channel records a mapping skips on purpose (kinds of webhook events it has no use for).",
+		}),
 		publish: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "cxstream_collector_publish_duration_seconds",
 			Help:    "Time for Kafka to acknowledge one request's messages.",
@@ -43,7 +48,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		return m, nil
 	}
 	var errs []error
-	for _, c := range []prometheus.Collector{m.requests, m.events, m.publish} {
+	for _, c := range []prometheus.Collector{m.requests, m.events, m.skipped, m.publish} {
 		if err := reg.Register(c); err != nil {
 			errs = append(errs, err)
 		}

@@ -1,14 +1,12 @@
 package collect
 
 import (
-	"errors"
 	"fmt"
 	"time"
 
 	"github.com/segmentio/kafka-go"
 
 	"github.com/cxstream/cxstream/pkg/event"
-	"github.com/cxstream/cxstream/pkg/kafkaio"
 	"github.com/cxstream/cxstream/pkg/tracking"
 )
 
@@ -77,31 +75,17 @@ func (c *Collector) handle(req *request, index int, raw []byte, m *tracking.Mess
 		ops, err = mapTraitOps(e)
 	}
 	if err == nil {
-		err = ops.rename(tracking.Prepare(e, c.cfg.Limits))
+		err = ops.rename(tracking.Prepare(e, c.in.limits))
 	}
-	// The key is the strongest identifier that is not a blocked value; an
-	// event with blocked values only could join nobody.
-	var id event.Identifier
+	var msg kafka.Message
 	if err == nil {
-		var ok bool
-		if id, ok = c.policy.Strongest(e.Identifiers); !ok {
-			err = event.Errors{{Field: "identifiers", Reason: event.AllBlocked}}
-		}
+		msg, err = c.in.admit(e, tracking.IdentifierFields(e.Identifiers))
 	}
 	if err != nil {
 		c.reject(req, index, raw, c.cfg.MaxMessageBytes, err)
 		return
 	}
-	value, err := event.Encode(e)
-	if err != nil {
-		c.reject(req, index, raw, c.cfg.MaxMessageBytes, fmt.Errorf("encode envelope: %w", err))
-		return
-	}
-	req.msgs = append(req.msgs, kafka.Message{
-		Topic: c.topics.Interactions,
-		Key:   []byte(id.String()),
-		Value: value,
-	})
+	req.msgs = append(req.msgs, msg)
 	req.accepted++
 }
 
@@ -110,14 +94,8 @@ func (c *Collector) handle(req *request, index int, raw []byte, m *tracking.Mess
 // the dead-letter topic. A body that is not JSON at all is dead-lettered
 // too: it came with a valid write key, so it is a client's data that a
 // person may want to look at.
-func (c *Collector) reject(req *request, index int, raw []byte, limit int, err error) {
-	if len(raw) > limit {
-		raw = raw[:limit]
-	}
-	var fes event.Errors
-	if !errors.As(err, &fes) {
-		fes = event.Errors{{Reason: err.Error()}}
-	}
+func (c *Collector) reject(req *request, index int, raw []byte, limit int, err error, extra ...kafka.Header) {
+	fes := fieldErrors(err)
 	req.rejected++
 	if index < 0 {
 		req.batchErr = err
@@ -126,16 +104,14 @@ func (c *Collector) reject(req *request, index int, raw []byte, limit int, err e
 			req.errs = append(req.errs, itemError{Index: index, Field: fe.Field, Reason: fe.Reason})
 		}
 	}
-	dl := kafkaio.DeadLetter(c.topics.DeadLetter, nil, raw, err,
-		kafkaio.Origin{Stage: "collector", Tenant: req.src.Tenant}, req.now)
-	dl.Headers = append(dl.Headers,
-		kafka.Header{Key: headerEndpoint, Value: []byte(req.endpoint)},
-		kafka.Header{Key: headerChannel, Value: []byte(req.src.Channel)},
-	)
-	if req.typ == "" && index >= 0 {
-		dl.Headers = append(dl.Headers, kafka.Header{Key: headerIndex, Value: fmt.Appendf(nil, "%d", index)})
+	h := append([]kafka.Header{
+		{Key: headerEndpoint, Value: []byte(req.endpoint)},
+		{Key: headerChannel, Value: []byte(req.src.Channel)},
+	}, extra...)
+	if req.typ == "" && index >= 0 && len(extra) == 0 {
+		h = append(h, kafka.Header{Key: headerIndex, Value: fmt.Appendf(nil, "%d", index)})
 	}
-	req.msgs = append(req.msgs, dl)
+	req.msgs = append(req.msgs, c.in.deadLetter(raw, limit, err, "collector", req.src.Tenant, req.now, h...))
 	c.log.Debug("message rejected", "endpoint", req.endpoint, "tenant", req.src.Tenant, "index", index, "fields", fieldNames(fes))
 }
 

@@ -16,8 +16,11 @@ type errorBody struct {
 
 // itemError is one problem with one message: index is its position in the
 // batch (0 for a single-message endpoint), field its Segment field name.
+// For a channel record, index is its position among the records, line the
+// line it starts on (NDJSON and CSV), and field the record's field.
 type itemError struct {
 	Index  int    `json:"index"`
+	Line   int    `json:"line,omitempty"`
 	Field  string `json:"field"`
 	Reason string `json:"reason"`
 }

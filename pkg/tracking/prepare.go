@@ -2,6 +2,7 @@ package tracking
 
 import (
 	"errors"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -66,7 +67,12 @@ func segmentField(field string, typ event.Type, idTypes []string) string {
 	if !ok || err != nil || i < 0 || i >= len(idTypes) {
 		return field
 	}
-	switch idTypes[i] {
+	return idField(idTypes[i])
+}
+
+// idField names the Segment field that carries identifiers of a type.
+func idField(typ string) string {
+	switch typ {
 	case event.IDUserID:
 		return "userId"
 	case event.IDAnonymousID:
@@ -79,4 +85,16 @@ func segmentField(field string, typ event.Type, idTypes []string) string {
 		return "context.device.id"
 	}
 	return "context.externalIds"
+}
+
+// IdentifierFields names the Segment fields that carried ids, in order and
+// once each ("userId, anonymousId"), for an error about all of them.
+func IdentifierFields(ids []event.Identifier) string {
+	var names []string
+	for _, id := range ids {
+		if f := idField(id.Type); !slices.Contains(names, f) {
+			names = append(names, f)
+		}
+	}
+	return strings.Join(names, ", ")
 }
