@@ -99,8 +99,11 @@ func (r *Resolver) process(ctx, drain context.Context, w *kafka.Writer, msgs []k
 	for i, msg := range msgs {
 		e, item, err := r.decode(msg)
 		if err != nil {
-			out = append(out, kafkaio.DeadLetter(r.kafka.Topics.DeadLetter, msg.Key, msg.Value, err,
-				kafkaio.Origin{Stage: "resolver", Topic: msg.Topic, Partition: msg.Partition, Offset: msg.Offset}, r.now()))
+			o := kafkaio.Origin{Stage: "resolver", Topic: msg.Topic, Partition: msg.Partition, Offset: msg.Offset}
+			if e != nil && event.ValidTenant(e.Tenant) {
+				o.Tenant = e.Tenant
+			}
+			out = append(out, kafkaio.DeadLetter(r.kafka.Topics.DeadLetter, msg.Key, msg.Value, err, o, r.now()))
 			invalid++
 			continue
 		}
@@ -142,26 +145,42 @@ func (r *Resolver) process(ctx, drain context.Context, w *kafka.Writer, msgs []k
 	return r.retry(ctx, "publish", func() error { return w.WriteMessages(drain, out...) })
 }
 
-// decode parses and validates one message and builds its store item.
+// decode parses and validates one message and builds its store item. On an
+// error it returns the event too when the message decoded (its tenant goes
+// on the dead letter).
+//
 // Direct producers may leave received_at empty: the Kafka message time
-// stands in.
+// stands in. A received_at more than Limits.MaxFuture after the message time
+// is rejected: event_time is bounded by received_at, so an unbounded
+// received_at would let any event_time through.
 func (r *Resolver) decode(msg kafka.Message) (*event.Event, redisstore.Item, error) {
 	e, err := event.Decode(msg.Value)
 	if err != nil {
 		return nil, redisstore.Item{}, err
 	}
+	var errs event.Errors
+	lim := r.cfg.Limits
 	if e.ReceivedAt.IsZero() {
 		e.ReceivedAt = msg.Time
+	} else if !msg.Time.IsZero() && lim.MaxFuture > 0 && e.ReceivedAt.Sub(msg.Time) > lim.MaxFuture {
+		errs = event.Errors{{Field: "received_at", Reason: fmt.Sprintf("more than %s after the Kafka message time", lim.MaxFuture)}}
 	}
-	if err := event.Prepare(e, r.cfg.Limits); err != nil {
-		return nil, redisstore.Item{}, err
+	if err := event.Prepare(e, lim); err != nil {
+		var pe event.Errors
+		if !errors.As(err, &pe) {
+			return e, redisstore.Item{}, err
+		}
+		errs = append(errs, pe...)
+	}
+	if len(errs) > 0 {
+		return e, redisstore.Item{}, errs
 	}
 	item, ok := redisstore.NewItem(msg.Topic+"/"+strconv.Itoa(msg.Partition), msg.Offset, e, r.policy, r.model)
 	if n := len(e.Identifiers) - len(item.Identifiers); ok && n > 0 {
 		r.m.blocked.Add(float64(n))
 	}
 	if !ok {
-		return nil, redisstore.Item{}, event.Errors{{Field: "identifiers", Reason: event.AllBlocked}}
+		return e, redisstore.Item{}, event.Errors{{Field: "identifiers", Reason: event.AllBlocked}}
 	}
 	return e, item, nil
 }

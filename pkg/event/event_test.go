@@ -68,7 +68,8 @@ func TestDecodePreparedErrorsNameTheField(t *testing.T) {
 		name, in, field string
 	}{
 		{"malformed", `{"event_id":`, ""},
-		{"not utf-8", "{\"event_id\":\"\xff\"}", ""},
+		{"not utf-8", "{\"event_id\":\"\xff\"}", "event_id"},
+		{"not utf-8 in a key", "{\"event_\xff\":\"e\"}", ""},
 		{"wrong type", mutate(`"event_id":"e-1"`, `"event_id":7`), "event_id"},
 		{"identifiers not array", mutate(`"identifiers":[`, `"identifiers":{"x":[`) + "}", "identifiers"},
 		{"missing event id", mutate(`"event_id":"e-1"`, `"event_id":""`), "event_id"},
@@ -80,7 +81,9 @@ func TestDecodePreparedErrorsNameTheField(t *testing.T) {
 		{"bad identifier type", mutate(`{"type":"anonymous_id"`, `{"type":"Anon ID"`), "identifiers[2].type"},
 		{"far future", mutate(`"event_time":"2026-03-01T10:00:00.123Z"`, `"event_time":"2026-03-09T10:00:00Z"`), "event_time"},
 		{"before 2000", mutate(`"event_time":"2026-03-01T10:00:00.123Z"`, `"event_time":"1999-03-01T10:00:00Z"`), "event_time"},
-		{"bad time format", mutate(`"event_time":"2026-03-01T10:00:00.123Z"`, `"event_time":"yesterday"`), "event_time/received_at"},
+		{"bad time format", mutate(`"event_time":"2026-03-01T10:00:00.123Z"`, `"event_time":"yesterday"`), "event_time"},
+		{"time a number", mutate(`"event_time":"2026-03-01T10:00:00.123Z"`, `"event_time":1700000000`), "event_time"},
+		{"received_at an object", mutate(`"received_at":"2026-03-01T10:00:01Z"`, `"received_at":{}`), "received_at"},
 		{"increment not a number", mutate(`"traits":{"plan":"gold"}`, `"traits_increment":{"points":"ten"}`), "traits_increment.points"},
 		{"increment too precise", mutate(`"traits":{"plan":"gold"}`, `"traits_increment":{"points":0.0000001}`), "traits_increment.points"},
 		{"conflicting operations", mutate(`"traits":{"plan":"gold"}`, `"traits":{"plan":"gold"},"traits_unset":["plan"]`), "traits_unset[0]"},

@@ -103,6 +103,12 @@ func Prepare(e *Event, lim Limits) error {
 			errs.add(field+".value", "must be valid UTF-8 of at most %d bytes", maxValueLen)
 			continue
 		}
+		if strings.ContainsRune(v, utf8.RuneError) {
+			// JSON decoding turns every invalid or lone-surrogate escape into
+			// U+FFFD: two different ids would become one and join two people.
+			errs.add(field+".value", "must not contain U+FFFD (an invalid or lone-surrogate escape)")
+			continue
+		}
 		id.Value = v
 		if !seen[id] {
 			seen[id] = true

@@ -3,6 +3,7 @@ package tracking
 import (
 	"encoding/json"
 	"fmt"
+	"strings"
 	"unicode/utf8"
 
 	"github.com/cxstream/cxstream/pkg/event"
@@ -23,21 +24,38 @@ func DecodeMessage(b []byte) (*Message, error) {
 }
 
 // DecodeBatch parses the body of a /v1/batch call. It checks the batch-level
-// fields (the batch array, sentAt, context) but not the items: decode each
-// with Item, so that one bad item does not take the others with it.
+// fields (the batch array, writeKey, sentAt, context) but not the items:
+// decode each with Item, so that one bad item (invalid UTF-8 too) does not
+// take the others with it.
 func DecodeBatch(b []byte) (*Batch, error) {
-	if err := checkObject(b, "batch body"); err != nil {
-		return nil, err
+	if !isObject(b) {
+		return nil, event.Errors{{Reason: "batch body must be a JSON object"}}
 	}
 	var bt Batch
 	if err := json.Unmarshal(b, &bt); err != nil {
 		return nil, jsonError(err)
 	}
 	var errs event.Errors
+	badSentAt := false
+	if !utf8.Valid(b) {
+		// encoding/json keeps an item's bytes as they are (json.RawMessage)
+		// but replaces invalid UTF-8 in a string with U+FFFD: check the
+		// batch-level fields that are used.
+		for _, p := range event.FindBadUTF8(b) {
+			for _, field := range []string{"writeKey", "sentAt", "context"} {
+				if strings.EqualFold(p.Key, field) {
+					fe := p.FieldError("batch body")
+					fe.Field = field
+					errs = append(errs, fe)
+					badSentAt = badSentAt || field == "sentAt"
+				}
+			}
+		}
+	}
 	if bt.Items == nil {
 		errs = append(errs, event.FieldError{Field: "batch", Reason: "required: an array of messages"})
 	}
-	if bt.SentAt != "" {
+	if bt.SentAt != "" && !badSentAt {
 		if _, err := parseTime(bt.SentAt); err != nil {
 			errs = append(errs, event.FieldError{Field: "sentAt", Reason: err.Error()})
 		}
@@ -114,7 +132,7 @@ func mergeContext(batch, item json.RawMessage) (json.RawMessage, error) {
 
 func checkObject(b []byte, what string) error {
 	if !utf8.Valid(b) {
-		return event.Errors{{Reason: what + " is not valid UTF-8"}}
+		return event.Errors{event.FindBadUTF8(b)[0].FieldError(what)}
 	}
 	if !isObject(b) {
 		return event.Errors{{Reason: what + " must be a JSON object"}}

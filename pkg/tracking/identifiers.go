@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/cxstream/cxstream/pkg/event"
 )
@@ -149,7 +150,8 @@ func identifiers(m *Message, pt personTraits, ctx contextIDs, errs *event.Errors
 
 // idText returns an identifier's value as text: strings trimmed, numbers as
 // their decimal text (clients often send numeric user ids), "" for absent,
-// null and blank values. Other JSON types are an error naming field.
+// null and blank values. Other JSON types, and strings holding U+FFFD, are an
+// error naming field.
 func idText(raw json.RawMessage, field string, errs *event.Errors) string {
 	s := trimSpace(raw)
 	if len(s) == 0 {
@@ -162,6 +164,12 @@ func idText(raw json.RawMessage, field string, errs *event.Errors) string {
 		var v string
 		if err := json.Unmarshal(s, &v); err != nil {
 			addErr(errs, field, "must be a string or a number")
+			return ""
+		}
+		// encoding/json decodes a lone surrogate ("\ud800", "\udbff") to
+		// U+FFFD: two different ids would become one and merge two people.
+		if strings.ContainsRune(v, utf8.RuneError) {
+			addErr(errs, field, "must not contain U+FFFD (an invalid or lone-surrogate escape)")
 			return ""
 		}
 		return strings.TrimSpace(v)

@@ -80,6 +80,14 @@ func TestIDText(t *testing.T) {
 		{`true`, "", "got JSON boolean"},
 		{`{"id":1}`, "", "got JSON object"},
 		{`[1]`, "", "got JSON array"},
+		// encoding/json decodes lone surrogates to U+FFFD, which would make
+		// these two ids one.
+		{`"u-\ud800"`, "", "must not contain U+FFFD"},
+		{`"u-\udbff"`, "", "must not contain U+FFFD"},
+		{`"u-\ufffd"`, "", "must not contain U+FFFD"},
+		{"\"u-\uFFFD\"", "", "must not contain U+FFFD"},
+		{"\"u-\xef\xbf\xbd\"", "", "must not contain U+FFFD"},
+		{`"u-\ud83d\ude00"`, "u-\U0001F600", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.raw, func(t *testing.T) {
@@ -160,7 +168,9 @@ func TestDecodeErrors(t *testing.T) {
 		name, body, field, reason string
 		batch                     bool
 	}{
-		{"not utf-8", "{\"userId\":\"\xff\"}", "", "not valid UTF-8", false},
+		{"not utf-8", "{\"userId\":\"\xff\"}", "userId", "not valid UTF-8 at byte 11 of the message", false},
+		{"not utf-8 in a key", "{\"user\xffId\":\"u\"}", "", "message is not valid UTF-8 at byte 6", false},
+		{"not utf-8 in a nested value", "{\"userId\":\"u\",\"context\":{\"traits\":{\"name\":\"\xc3\"}}}", "context", "not valid UTF-8 at byte 43", false},
 		{"array", `[{"type":"track"}]`, "", "must be a JSON object", false},
 		{"null", `null`, "", "must be a JSON object", false},
 		{"syntax", `{"type":`, "", "malformed JSON", false},
@@ -170,6 +180,10 @@ func TestDecodeErrors(t *testing.T) {
 		{"batch not array", `{"batch":{}}`, "batch", "must be an array", true},
 		{"batch sentAt", `{"batch":[],"sentAt":"now"}`, "sentAt", "ISO 8601", true},
 		{"batch context", `{"batch":[],"context":"x"}`, "context", "JSON object", true},
+		{"batch writeKey not utf-8", "{\"batch\":[],\"writeKey\":\"wk\xff\"}", "writeKey", "not valid UTF-8 at byte 26 of the batch body", true},
+		{"batch sentAt not utf-8", "{\"batch\":[],\"sentAt\":\"2026-03-01T12:00:00Z\xff\"}", "sentAt", "not valid UTF-8 at byte 42 of the batch body", true},
+		{"batch context not utf-8", "{\"batch\":[],\"context\":{\"library\":{\"name\":\"\xfe\"}}}", "context", "not valid UTF-8 at byte 42 of the batch body", true},
+		{"batch array", `[]`, "", "batch body must be a JSON object", true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -216,6 +230,59 @@ func TestBatchItem(t *testing.T) {
 	}
 	if _, err := b.Item(3); err == nil {
 		t.Error("item 3 of 3: no error")
+	}
+}
+
+// TestBatchItemNotUTF8: invalid UTF-8 in one item rejects that item only
+// (encoding/json keeps an item's bytes as they are in json.RawMessage), and
+// in fields the batch does not use, nothing.
+func TestBatchItemNotUTF8(t *testing.T) {
+	bad := "{\"type\":\"track\",\"userId\":\"u-\xff\xfe\",\"event\":\"E\"}"
+	body := "{\"batch\":[{\"type\":\"track\",\"userId\":\"u-1\",\"event\":\"Caf\xc3\xa9\"}," + bad +
+		",{\"type\":\"track\",\"userId\":\"u-2\",\"event\":\"E\"}],\"integrations\":{\"x\":\"\xff\"},\"sentAt\":\"2026-03-01T11:00:00Z\"}"
+	b, err := DecodeBatch([]byte(body))
+	if err != nil {
+		t.Fatalf("DecodeBatch: %v", err)
+	}
+	if len(b.Items) != 3 || string(b.Items[1]) != bad {
+		t.Fatalf("items %q: want item 1 kept byte for byte as %q", b.Items, bad)
+	}
+	for _, i := range []int{0, 2} {
+		if m, err := b.Item(i); err != nil || m.SentAt != "2026-03-01T11:00:00Z" {
+			t.Errorf("item %d: %+v, %v", i, m, err)
+		}
+	}
+	_, err = b.Item(1)
+	var es event.Errors
+	if !errors.As(err, &es) || len(es) != 1 || es[0].Field != "userId" || es[0].Reason != "not valid UTF-8 at byte 28 of the message" {
+		t.Errorf("item 1: %v, want userId: not valid UTF-8 at byte 28 of the message", err)
+	}
+}
+
+// TestMapLoneSurrogates: ids that encoding/json decodes to U+FFFD are
+// rejected wherever they come from, so that "u-\ud800" and "u-\udbff" do
+// not both become the user id "u-\ufffd".
+func TestMapLoneSurrogates(t *testing.T) {
+	for _, tc := range []struct{ body, field string }{
+		{`{"type":"track","event":"E","userId":"u-\ud800"}`, "userId"},
+		{`{"type":"track","event":"E","userId":"u-\udbff"}`, "userId"},
+		{`{"type":"track","event":"E","userId":"u-1","anonymousId":"a-\udc00x"}`, "anonymousId"},
+		{`{"type":"alias","userId":"u-1","previousId":"\ud800"}`, "previousId"},
+		{`{"type":"identify","userId":"u-1","traits":{"email":"j\ud800@example.com"}}`, "traits.email"},
+		{`{"type":"track","event":"E","userId":"u-1","context":{"device":{"id":"d-\ud800"}}}`, "context.device.id"},
+		{`{"type":"track","event":"E","userId":"u-1","context":{"externalIds":[{"id":"x-\udfff","type":"crm_id"}]}}`, "context.externalIds[0].id"},
+		{"{\"type\":\"track\",\"event\":\"E\",\"userId\":\"u-\ufffd\"}", "userId"},
+	} {
+		m, err := DecodeMessage([]byte(tc.body))
+		if err != nil {
+			t.Fatalf("%s: %v", tc.body, err)
+		}
+		_, err = Map(m, goldenSource, goldenNow)
+		var es event.Errors
+		if !errors.As(err, &es) || len(es) != 1 || es[0].Field != tc.field ||
+			es[0].Reason != "must not contain U+FFFD (an invalid or lone-surrogate escape)" {
+			t.Errorf("%s: %v, want one error on %s", tc.body, err, tc.field)
+		}
 	}
 }
 
