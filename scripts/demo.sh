@@ -2,7 +2,9 @@
 # The cxstream demo, on a fresh machine: install and start Kafka, Redis and
 # ClickHouse, build and start the whole pipeline (`cxstream run`), play a
 # synthetic multi-channel customer population through the HTTP collector,
-# then show one customer's unified profile and cross-channel timeline.
+# feed the channel adapters their sample payloads (a till's export through
+# `cxstream import`, help-desk, email, survey and social webhooks), then show
+# customers' unified profiles and cross-channel timelines.
 #
 #   scripts/demo.sh [-people N] [-seed N]
 #
@@ -73,6 +75,8 @@ for _ in $(seq 1 240); do
   sleep 0.5
 done
 [[ $events -ge $accepted ]] || die "only $events of $accepted events reached ClickHouse: $stats"
+profiles=$(sed -n 's/.*"profiles":\([0-9]*\).*/\1/p' <<<"$stats")
+merges=$(sed -n 's/.*"merges":\([0-9]*\).*/\1/p' <<<"$stats")
 
 # The customer to show: the first with a phone number and an order (their
 # journey crosses the most channels, and their profile has transactions).
@@ -88,8 +92,30 @@ curl -fsS -H "Authorization: Bearer demo-api-token-0123456789" "http://127.0.0.1
   | head -c 400
 echo " ..."
 
-profiles=$(sed -n 's/.*"profiles":\([0-9]*\).*/\1/p' <<<"$stats")
-merges=$(sed -n 's/.*"merges":\([0-9]*\).*/\1/p' <<<"$stats")
+step "channel adapters (schemas/mappings): a till's exports through cxstream import, webhooks to POST /v1/channels/{mapping}"
+samples=schemas/mappings/samples
+bin/cxstream import -config "$CONFIG" -tenant "$TENANT" -mapping pos "$samples/pos.ndjson" "$samples/pos.csv" | tee "$RUN_DIR/import.out"
+channel_events=$(sed -n 's/.* events=\([0-9]*\).*/\1/p' "$RUN_DIR/import.out")
+for hook in helpdesk:demo-callcenter-key email:demo-email-key survey:demo-survey-key social:demo-social-key; do
+  name=${hook%%:*}
+  answer=$(curl -fsS -H 'Content-Type: application/json' --data-binary "@$samples/$name.json" \
+    "http://127.0.0.1:8080/v1/channels/$name?write_key=${hook#*:}")
+  echo "POST /v1/channels/$name: $answer"
+  channel_events=$((channel_events + $(sed -n 's/.*"events":\([0-9]*\).*/\1/p' <<<"$answer")))
+done
+
+step "wait until the channels' events are resolved and in ClickHouse"
+for _ in $(seq 1 120); do
+  all=$(sed -n 's/.*"events":\([0-9]*\).*/\1/p' <<<"$(bin/cxstream stats -config "$CONFIG" -tenant "$TENANT")")
+  [[ $all -ge $((events + channel_events)) ]] && break
+  sleep 0.5
+done
+[[ $all -ge $((events + channel_events)) ]] || die "only $((all - events)) of $channel_events channel events reached ClickHouse"
+
+step "the sample payloads' customer, Jane, as the channel adapters saw her (store, call center, email, survey)"
+bin/cxstream timeline -config "$CONFIG" -tenant "$TENANT" "email:jane.doe@example.com"
+
 echo
 echo "ground truth: $people people -> expected $expected profiles; the pipeline has $profiles"
+echo "channels: events=$channel_events (pos import, helpdesk, email, survey and social webhooks)"
 echo "demo: events=$events profiles=$profiles merges=$merges"

@@ -93,7 +93,12 @@ func DefaultRules() Rules {
 			event.IDPhone: {Priority: 80, Limit: 5, BlockedPatterns: []string{
 				`\+(?:0+|1+|2+|3+|4+|5+|6+|7+|8+|9+)`, `\+1?234567890?`,
 			}},
-			"loyalty_id":        {Priority: 70, Limit: 5},
+			"loyalty_id": {Priority: 70, Limit: 5},
+			// Social handles, as the social channel mapping types them, are
+			// case-insensitive.
+			"x_handle":          {Priority: 50, Limit: 5, Normalize: event.NormLower},
+			"instagram_handle":  {Priority: 50, Limit: 5, Normalize: event.NormLower},
+			"tiktok_handle":     {Priority: 50, Limit: 5, Normalize: event.NormLower},
 			event.IDDeviceID:    {Priority: 40, Limit: 50, Normalize: event.NormLower},
 			event.IDAnonymousID: {Priority: 30, Limit: 500},
 		},
