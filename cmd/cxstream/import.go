@@ -27,8 +27,9 @@ type importOptions struct {
 // importFiles publishes the records of files ("-" is stdin) through a
 // mapping: `cxstream import -tenant T -mapping pos receipts.csv`. Rejected
 // records are listed on stderr and dead-lettered; the last line on stdout
-// counts what happened. With -dry-run nothing is published and the
-// envelopes are printed, one per line, to try a mapping out.
+// counts what happened, and the command fails when records were rejected.
+// With -dry-run nothing is published and the envelopes are printed, one per
+// line, to try a mapping out.
 func importFiles(ctx context.Context, cfg pipeline.Config, o importOptions, stdout, stderr io.Writer, log *slog.Logger) error {
 	if o.tenant == "" || o.mapping == "" || len(o.files) == 0 {
 		return errors.New("usage: cxstream import -tenant TENANT -mapping NAME [-format json|ndjson|csv] [-dry-run] FILE... (FILE - is stdin)")
@@ -90,6 +91,15 @@ func importFiles(ctx context.Context, cfg pipeline.Config, o importOptions, stdo
 	}
 	fmt.Fprintf(stdout, "%s: mapping=%s records=%d events=%d rejected=%d skipped=%d\n",
 		verb, m.Name(), total.Records, total.Events, total.Rejected, total.Skipped)
+	if total.Rejected > 0 {
+		// The exit status tells scripts that records need attention; they
+		// are dead-lettered (and listed above), not lost.
+		where := "dead-lettered"
+		if o.dryRun {
+			where = "listed on stderr"
+		}
+		return fmt.Errorf("%d records rejected (%s)", total.Rejected, where)
+	}
 	return nil
 }
 

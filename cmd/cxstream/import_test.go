@@ -25,8 +25,8 @@ func TestImportDryRun(t *testing.T) {
 	var stdout, stderr bytes.Buffer
 	args := []string{"import", "-config", cfg, "-tenant", "t1", "-mapping", "pos", "-dry-run",
 		filepath.Join(samples, "pos.ndjson"), filepath.Join(samples, "pos.csv"), bad}
-	if err := run(context.Background(), args, &stdout, &stderr); err != nil {
-		t.Fatalf("run: %v\n%s", err, stderr.String())
+	if err := run(context.Background(), args, &stdout, &stderr); err == nil || err.Error() != "1 records rejected (listed on stderr)" {
+		t.Fatalf("run: %v, want the rejected record to fail the command\n%s", err, stderr.String())
 	}
 	lines := strings.Split(strings.TrimSpace(stdout.String()), "\n")
 	if len(lines) != 7 || lines[6] != "import (dry run, nothing published): mapping=pos records=7 events=6 rejected=1 skipped=0" {

@@ -122,7 +122,7 @@ func (c *Collector) serveChannel(w http.ResponseWriter, r *http.Request) int {
 		w.Header().Set("Retry-After", "1")
 		return reply(w, http.StatusServiceUnavailable, errorBody{Error: "events could not be stored, retry later"})
 	}
-	c.metrics.events.WithLabelValues(resultAccepted).Add(float64(events))
+	c.metrics.events.WithLabelValues(resultAccepted).Add(float64(req.accepted))
 	c.metrics.events.WithLabelValues(resultRejected).Add(float64(req.rejected))
 	c.metrics.skipped.Add(float64(skipped))
 	switch {

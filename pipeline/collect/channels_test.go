@@ -3,10 +3,12 @@ package collect
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -150,12 +152,13 @@ func TestChannelRejections(t *testing.T) {
 	pub := &fakePublisher{}
 	c := newChannelCollector(t, pub)
 	h := c.Handler()
+	known := strings.Join(c.mappings.Names(), ", ")
 	tests := []struct {
 		name, target, key, contentType, body string
 		code                                 int
 		reason                               string
 	}{
-		{"unknown mapping", "/v1/channels/fax", "wk-store", "", `{}`, 404, `unknown mapping "fax" (known: email, helpdesk, pos, social, survey)`},
+		{"unknown mapping", "/v1/channels/fax", "wk-store", "", `{}`, 404, `unknown mapping "fax" (known: ` + known + `)`},
 		{"no key", "/v1/channels/pos", "", "", `{}`, 401, "missing write key"},
 		{"unknown key", "/v1/channels/pos", "nope", "", `{}`, 401, "unknown write key"},
 		{"unknown query key", "/v1/channels/pos?write_key=nope", "", "", `{}`, 401, "unknown write key"},
@@ -238,5 +241,24 @@ func TestChannelBadRecords(t *testing.T) {
 	}
 	if d := pub2.published(); len(d) != 1 || string(d[0].Value) != `[{"event":` || header(d[0], headerMapping) != "helpdesk" {
 		t.Errorf("dead letters %v", d)
+	}
+}
+
+// TestChannelOversizedRecord: a record over max_message_bytes is rejected,
+// and its dead letter, cut to the limit, says how large it was.
+func TestChannelOversizedRecord(t *testing.T) {
+	pub := &fakePublisher{}
+	c := newChannelCollector(t, pub)
+	big := `{"kind":"sale","note":"` + strings.Repeat("x", 40<<10) + `"}`
+	w := postChannel(t, c.Handler(), "/v1/channels/pos", "wk-store", "application/x-ndjson", []byte(big+"\n"))
+	if w.Code != http.StatusBadRequest || !strings.Contains(w.Body.String(), "larger than 32768") {
+		t.Fatalf("status %d %s", w.Code, w.Body)
+	}
+	d := pub.published()
+	if len(d) != 1 || len(d[0].Value) != 32<<10 || header(d[0], headerTruncated) != strconv.Itoa(len(big)) || header(d[0], headerRecordLine) != "1" {
+		t.Errorf("dead letter of %d bytes, headers %v", len(d[0].Value), d[0].Headers)
+	}
+	if n := strings.Count(fmt.Sprint(d[0].Headers), headerChannel); n != 1 {
+		t.Errorf("%s %d times in %v", headerChannel, n, d[0].Headers)
 	}
 }

@@ -118,7 +118,7 @@ func (im *Importer) Import(ctx context.Context, source string, f mapping.Format,
 		if im.cfg.OnReject != nil {
 			im.cfg.OnReject(rec, err)
 		}
-		h = append(h, kafka.Header{Key: headerSource, Value: []byte(source)})
+		h = append(h, kafka.Header{Key: headerSource, Value: []byte(source)}, kafka.Header{Key: headerChannel, Value: []byte(m.Channel())})
 		batch = append(batch, im.in.deadLetter(raw, limit, err, "import", im.cfg.Tenant, im.now().UTC(), h...))
 	}
 	for rec, err := range m.Read(f, r, im.cfg.MaxRecordBytes) {

@@ -104,12 +104,15 @@ func (in *intake) deadLetter(raw []byte, limit int, err error, stage, tenant str
 	return dl
 }
 
-// recordHeaders are the dead-letter headers locating a channel record.
+// recordHeaders are the dead-letter headers locating a channel record, and
+// giving its original size when the record was cut to the size limit.
 func recordHeaders(m *mapping.Mapping, rec mapping.Record) []kafka.Header {
 	h := []kafka.Header{
 		{Key: headerMapping, Value: []byte(m.Name())},
-		{Key: headerChannel, Value: []byte(m.Channel())},
 		{Key: headerRecordIndex, Value: []byte(strconv.Itoa(rec.Index))},
+	}
+	if rec.Size > len(rec.Raw) {
+		h = append(h, kafka.Header{Key: headerTruncated, Value: []byte(strconv.Itoa(rec.Size))})
 	}
 	if rec.Line > 0 {
 		h = append(h, kafka.Header{Key: headerRecordLine, Value: []byte(strconv.Itoa(rec.Line))})

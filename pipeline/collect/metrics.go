@@ -30,7 +30,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		}, []string{"endpoint", "code"}),
 		events: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "cxstream_collector_events_total",
-			Help: "Messages received: accepted (published to the interactions topic) or rejected (dead-lettered).",
+			Help: "Messages (tracking API) and records (channel endpoints) received: accepted (their events published to the interactions topic) or rejected (dead-lettered).",
 		}, []string{"result"}),
 		skipped: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "cxstream_collector_records_skipped_total",

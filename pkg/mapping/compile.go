@@ -63,7 +63,12 @@ type cond struct {
 	exists *bool
 }
 
-var namePattern = regexp.MustCompile(`^[a-z][a-z0-9_-]{0,63}$`)
+var (
+	namePattern = regexp.MustCompile(`^[a-z][a-z0-9_-]{0,63}$`)
+	// timeSlot is where a rule's event time is compiled: it is read as a
+	// time without saying as: time.
+	timeSlot = regexp.MustCompile(`^events\[[0-9]+\]\.time$`)
+)
 
 // Name is the mapping's name.
 func (m *Mapping) Name() string { return m.name }
@@ -248,7 +253,10 @@ func (c *compiler) expr(at string, s *ValueSpec, isText bool) *expr {
 		given++
 		c.template(at+".template", x, s.Template)
 	}
-	if given != 1 {
+	switch {
+	case given == 0 && !s.Required && s.Default.Kind == 0 && s.Map == nil && s.As == "":
+		c.fail(at, "empty: give a field path, a template, or {value: ...}")
+	case given != 1:
 		c.fail(at, "give exactly one of field, value and template")
 	}
 	if s.Map != nil {
@@ -279,8 +287,11 @@ func (c *compiler) expr(at string, s *ValueSpec, isText bool) *expr {
 	if (x.min != nil || x.max != nil) && x.as != "number" && x.as != "integer" {
 		c.fail(at+".min", "min and max apply to as: number or integer")
 	}
-	if (x.layout != "" || s.Zone != "") && x.as != "time" && !strings.HasSuffix(at, ".time") {
+	if (x.layout != "" || s.Zone != "") && x.as != "time" && !timeSlot.MatchString(at) {
 		c.fail(at+".layout", "layout and zone apply to as: time")
+	}
+	if s.Zone != "" && (x.layout == "" || x.layout == "rfc3339" || x.layout == "unix" || x.layout == "unix_ms") {
+		c.fail(at+".zone", "a zone applies to a Go layout without an offset (rfc3339 times carry their offset, Unix times are UTC)")
 	}
 	x.loc = time.UTC
 	if s.Zone != "" {

@@ -23,8 +23,9 @@ var idNamespace = uuid.MustParse("5b0f6f2c-6a0e-4c55-9f0e-3c1d7c2b9a41")
 type Mapped struct {
 	Event *event.Event
 	rule  *rule
-	// idSources are the record fields of Event.Identifiers, in order.
-	idSources []string
+	// idSources and idTypeSources are where the values and the types of
+	// Event.Identifiers came from, in order.
+	idSources, idTypeSources []string
 }
 
 // Map makes the events of one record for a tenant; now is the receive
@@ -188,13 +189,14 @@ func (m *Mapping) build(r *rule, rec Record, tenant string, now time.Time) (Mapp
 		typ, ok, err := id.typ.text(rec.data)
 		if err != nil || !ok {
 			if err == nil {
-				err = &valueError{id.typ.src, "required but missing"}
+				err = &valueError{field: id.typ.src, reason: "required but missing"}
 			}
 			fail(err, "identifiers.type")
 			continue
 		}
 		e.Identifiers = append(e.Identifiers, event.Identifier{Type: typ, Value: value})
 		mp.idSources = append(mp.idSources, id.value.src)
+		mp.idTypeSources = append(mp.idTypeSources, id.typ.src)
 	}
 	if len(e.Identifiers) == 0 && len(errs) == 0 {
 		var names []string
@@ -346,8 +348,11 @@ func (mp Mapped) source(field string) string {
 		}
 	}
 	if rest, ok := strings.CutPrefix(field, "identifiers["); ok {
-		n, _, _ := strings.Cut(rest, "]")
+		n, part, _ := strings.Cut(rest, "]")
 		if i, err := strconv.Atoi(n); err == nil && i >= 0 && i < len(mp.idSources) {
+			if part == ".type" {
+				return mp.idTypeSources[i]
+			}
 			return mp.idSources[i]
 		}
 	}

@@ -239,6 +239,43 @@ func TestErrorsNameRecordFields(t *testing.T) {
 	}
 }
 
+// TestTemplateDefault: a template whose field is missing takes the
+// default; without one the field is named.
+func TestTemplateDefault(t *testing.T) {
+	m := mustParse(t, base+`
+    properties:
+      order: {template: "{store}-{receipt}", default: unknown}
+`)
+	mps, err := mapOne(t, m, JSON, `{"kind":"k","id":1,"user":"u","store":"S1"}`)
+	if err != nil || string(mps[0].Event.Properties) != `{"order":"unknown"}` {
+		t.Errorf("%v %v", mps, err)
+	}
+	mps, err = mapOne(t, m, JSON, `{"kind":"k","id":1,"user":"u","store":"S1","receipt":"R"}`)
+	if err != nil || string(mps[0].Event.Properties) != `{"order":"S1-R"}` {
+		t.Errorf("%v %v", mps, err)
+	}
+}
+
+// TestIdentifierTypeErrorNamesTypeField: an identifier type read from the
+// record that is not a valid type names the field it came from.
+func TestIdentifierTypeErrorNamesTypeField(t *testing.T) {
+	m := mustParse(t, `
+name: t
+channel: store
+events:
+  - name: A
+    identifiers: [{type: "{kind}", field: u}]
+`)
+	mps, err := mapOne(t, m, JSON, `{"kind":"Bad Type","u":"x"}`)
+	if err == nil {
+		err = mps[0].Prepare(event.DefaultLimits())
+	}
+	var es event.Errors
+	if !errors.As(err, &es) || es[0].Field != "{kind}" || !strings.Contains(es[0].Reason, "identifiers[0].type") {
+		t.Errorf("error %v", err)
+	}
+}
+
 func TestCompileErrors(t *testing.T) {
 	tests := []struct{ spec, want string }{
 		{`name: Bad Name
@@ -303,6 +340,15 @@ channel: store
 events: [{name: A, when: {a: {exists: true, not: b}}, identifiers: [{type: user_id, field: u}]}]`, "a condition is"},
 		{`name: t
 channel: store
+events: [{name: A, identifiers: [{type: user_id, field: u}], properties: {time: {field: t, layout: unix}}}]`, "properties.time.layout: layout and zone apply to as: time"},
+		{`name: t
+channel: store
+events: [{name: A, identifiers: [{type: user_id, field: u}], time: {field: t, zone: Europe/Berlin}}]`, "a zone applies to a Go layout"},
+		{`name: t
+channel: store
+events: [{name: A, identifiers: [{type: user_id, field: u}], properties: {x: }}]`, "properties.x: empty: give a field path"},
+		{`name: t
+channel: store
 csv_delimiter: "::"
 events: [{name: A, identifiers: [{type: user_id, field: u}]}]`, "csv_delimiter"},
 	}
@@ -341,16 +387,20 @@ events:
 		got = append(got, jsonOf(map[string]any{"line": rec.Line, "raw": string(rec.Raw), "header": string(rec.Header), "props": mps[0].Event.Properties}))
 	}
 	want := []string{
-		`{"header":"\ufeffcustomer.id;customer.city;note","line":2,"props":{"city":"Köln","note":"two\nlines; and \"quotes\""},"raw":"u1;Köln;\"two\nlines; and \"\"quotes\"\"\""}`,
-		`{"header":"\ufeffcustomer.id;customer.city;note","line":4,"props":{"note":"plain"},"raw":"u2;;plain"}`,
+		`{"header":"customer.id;customer.city;note","line":2,"props":{"city":"Köln","note":"two\nlines; and \"quotes\""},"raw":"u1;Köln;\"two\nlines; and \"\"quotes\"\"\""}`,
+		`{"header":"customer.id;customer.city;note","line":4,"props":{"note":"plain"},"raw":"u2;;plain"}`,
 		`err:the row has 2 columns, the header 3 raw:u3;x`,
 		`maperr:customer.id: the record has none of these identifiers; at least one is required`,
 	}
-	for i := range want {
-		want[i] = strings.ReplaceAll(want[i], `\ufeff`, "\uFEFF")
-	}
 	if jsonOf(got) != jsonOf(want) {
 		t.Errorf("got\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+
+	// A byte order mark before a quoted first name.
+	for rec, err := range m.Read(CSV, strings.NewReader("\uFEFF\"customer.id\";note\nu9;x\n"), 1<<10) {
+		if err != nil || jsonOf(rec.Data()) != `{"customer":{"id":"u9"},"note":"x"}` {
+			t.Errorf("BOM and quoted header: %v %v", rec.Data(), err)
+		}
 	}
 
 	for _, bad := range []string{"a,,b\n1,2,3\n", "a,a\n1,2\n", "a,a.b\n1,2\n", "a..b\n1\n"} {
@@ -375,7 +425,7 @@ func TestNDJSONLimits(t *testing.T) {
 		}
 		got = append(got, s)
 	}
-	want := []string{`{"i":0,"line":1,"n":30}`, `{"i":1,"line":4,"n":100} record larger than 100 bytes`, `{"i":2,"line":5,"n":30}`}
+	want := []string{`{"i":0,"line":1,"n":30}`, `{"i":1,"line":4,"n":100} record of 204839 bytes, larger than 100`, `{"i":2,"line":5,"n":30}`}
 	if jsonOf(got) != jsonOf(want) {
 		t.Errorf("got %v\nwant %v", got, want)
 	}
@@ -462,7 +512,7 @@ func TestLoadDirOverridesBuiltin(t *testing.T) {
 	if _, err := Load(dir); err == nil || !strings.Contains(err.Error(), `both named "kiosk"`) {
 		t.Errorf("duplicate names: %v", err)
 	}
-	if err := set.Unknown("nope"); !strings.Contains(err.Error(), "email, helpdesk, kiosk, pos, social, survey") {
+	if err := set.Unknown("nope"); !strings.Contains(err.Error(), strings.Join(set.Names(), ", ")) || !strings.Contains(err.Error(), "kiosk") {
 		t.Errorf("unknown: %v", err)
 	}
 }

@@ -86,6 +86,9 @@ type Record struct {
 	// Raw is the record's bytes as they came (a CSV row without its line
 	// end); cut to the size limit when the record is too large.
 	Raw []byte
+	// Size is the record's size in bytes: more than len(Raw) when Raw was
+	// cut.
+	Size int
 	// Header is the CSV header line, so that a rejected row can be read
 	// (and replayed) on its own; nil for JSON.
 	Header []byte
@@ -128,8 +131,8 @@ func recordError(format string, args ...any) event.Errors {
 	return event.Errors{{Reason: fmt.Sprintf(format, args...)}}
 }
 
-func tooLarge(raw []byte, maxBytes int) (Record, error) {
-	return Record{Raw: raw[:maxBytes]}, recordError("record larger than %d bytes", maxBytes)
+func tooLarge(raw []byte, size, maxBytes int) (Record, error) {
+	return Record{Raw: raw[:maxBytes], Size: size}, recordError("record of %d bytes, larger than %d", size, maxBytes)
 }
 
 // object decodes a JSON record, which must be an object.
@@ -191,14 +194,14 @@ func (m *Mapping) readJSON(r io.Reader, maxBytes int, yield func(Record, error) 
 	}
 	for i, item := range items {
 		if len(item) > maxBytes {
-			rec, err := tooLarge(item, maxBytes)
+			rec, err := tooLarge(item, len(item), maxBytes)
 			rec.Index = i
 			if !yield(rec, err) {
 				return
 			}
 			continue
 		}
-		rec := Record{Index: i, Raw: item}
+		rec := Record{Index: i, Raw: item, Size: len(item)}
 		rec.data, err = object(item)
 		if !yield(rec, err) {
 			return
@@ -210,16 +213,17 @@ func readNDJSON(r io.Reader, maxBytes int, yield func(Record, error) bool) {
 	br := bufio.NewReaderSize(r, 64<<10)
 	index := 0
 	for line := 1; ; line++ {
-		raw, over, err := readLine(br, maxBytes)
+		raw, size, err := readLine(br, maxBytes)
+		over := size > maxBytes
 		if err != nil && err != io.EOF {
 			yield(Record{}, &InputError{fmt.Errorf("read line %d: %w", line, err)})
 			return
 		}
 		if len(bytes.TrimSpace(raw)) > 0 || over {
-			rec := Record{Index: index, Line: line, Raw: raw}
+			rec := Record{Index: index, Line: line, Raw: raw, Size: size}
 			var rerr error
 			if over {
-				rec, rerr = tooLarge(raw, maxBytes)
+				rec, rerr = tooLarge(raw, size, maxBytes)
 				rec.Index, rec.Line = index, line
 			} else {
 				rec.data, rerr = object(raw)
@@ -236,22 +240,25 @@ func readNDJSON(r io.Reader, maxBytes int, yield func(Record, error) bool) {
 }
 
 // readLine reads one line without its line end, keeping at most
-// maxBytes+1 bytes of it; over reports a longer line (whose rest is
-// skipped).
-func readLine(br *bufio.Reader, maxBytes int) (line []byte, over bool, err error) {
+// maxBytes+1 bytes of it; size is the whole line's length (the rest of a
+// longer line is skipped).
+func readLine(br *bufio.Reader, maxBytes int) (line []byte, size int, err error) {
 	for {
 		chunk, err := br.ReadSlice('\n')
+		size += len(chunk)
 		if len(line) <= maxBytes {
 			line = append(line, chunk...)
 		}
 		if err == bufio.ErrBufferFull {
 			continue
 		}
+		trimmed := len(bytes.TrimRight(chunk, "\r\n"))
+		size -= len(chunk) - trimmed
 		line = bytes.TrimRight(line, "\r\n")
 		if len(line) > maxBytes {
-			return line[:maxBytes+1], true, err
+			line = line[:maxBytes+1]
 		}
-		return line, false, err
+		return line, size, err
 	}
 }
 
@@ -279,7 +286,13 @@ func (c *capture) cut(off int64) []byte {
 }
 
 func readCSV(r io.Reader, delim rune, maxBytes int, yield func(Record, error) bool) {
-	cp := &capture{r: r}
+	// Excel writes a byte order mark before the header; drop it before the
+	// CSV reader sees it (it would break a quoted first name).
+	br := bufio.NewReader(r)
+	if b, err := br.Peek(3); err == nil && string(b) == "\uFEFF" {
+		_, _ = br.Discard(3)
+	}
+	cp := &capture{r: br}
 	cr := csv.NewReader(cp)
 	cr.Comma = delim
 	cr.FieldsPerRecord = -1
@@ -307,7 +320,7 @@ func readCSV(r io.Reader, delim rune, maxBytes int, yield func(Record, error) bo
 			line, _ = cr.FieldPos(0)
 		}
 		raw := cp.cut(cr.InputOffset())
-		rec := Record{Index: index, Line: line, Raw: raw, Header: headerRaw}
+		rec := Record{Index: index, Line: line, Raw: raw, Size: len(raw), Header: headerRaw}
 		var perr *csv.ParseError
 		switch {
 		case errors.As(err, &perr):
@@ -317,7 +330,7 @@ func readCSV(r io.Reader, delim rune, maxBytes int, yield func(Record, error) bo
 			yield(Record{}, &InputError{fmt.Errorf("read CSV: %w", err)})
 			return
 		case len(raw) > maxBytes:
-			rec, err = tooLarge(raw, maxBytes)
+			rec, err = tooLarge(raw, len(raw), maxBytes)
 			rec.Index, rec.Line, rec.Header = index, line, headerRaw
 		case !utf8.Valid(raw):
 			err = recordError("record is not valid UTF-8")
@@ -334,9 +347,6 @@ func readCSV(r io.Reader, delim rune, maxBytes int, yield func(Record, error) bo
 
 // csvNames splits the header's names into paths and checks them.
 func csvNames(header []string) ([][]string, error) {
-	if len(header) > 0 {
-		header[0] = strings.TrimPrefix(header[0], "\uFEFF") // Excel's byte order mark
-	}
 	names := make([][]string, len(header))
 	seen := map[string]int{}
 	for i, h := range header {

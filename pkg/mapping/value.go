@@ -2,6 +2,7 @@ package mapping
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"regexp"
@@ -57,9 +58,15 @@ type tmplPart struct {
 type valueError struct {
 	field  string
 	reason string
+	kind   error // errTemplateField, or nil
 }
 
 func (e *valueError) Error() string { return e.field + ": " + e.reason }
+func (e *valueError) Unwrap() error { return e.kind }
+
+// errTemplateField marks a template whose field is missing: its default,
+// if any, stands in.
+var errTemplateField = errors.New("template field missing")
 
 // eval computes the value of x for the record data. ok is false when the
 // value is missing (absent, null or an empty string) and has no default;
@@ -70,10 +77,14 @@ func (x *expr) eval(data any) (v any, ok bool, err error) {
 		v = x.literal
 	case fromTemplate:
 		s, err := x.render(data)
-		if err != nil {
+		switch {
+		case errors.Is(err, errTemplateField) && x.hasDefault:
+			v = nil // a field is missing: the default stands in
+		case err != nil:
 			return nil, false, err
+		default:
+			v = s
 		}
-		v = s
 	default:
 		v = lookup(data, x.path)
 	}
@@ -87,7 +98,7 @@ func (x *expr) eval(data any) (v any, ok bool, err error) {
 	if missing(v) {
 		if !x.hasDefault {
 			if x.required {
-				return nil, false, &valueError{x.src, "required but missing"}
+				return nil, false, &valueError{x.src, "required but missing", nil}
 			}
 			return nil, false, nil
 		}
@@ -104,7 +115,7 @@ func (x *expr) refine(v any) (any, error) {
 	if len(x.transforms) > 0 {
 		s, err := text(v)
 		if err != nil {
-			return nil, &valueError{x.src, err.Error()}
+			return nil, &valueError{x.src, err.Error(), nil}
 		}
 		for _, t := range x.transforms {
 			s = t(s)
@@ -116,7 +127,7 @@ func (x *expr) refine(v any) (any, error) {
 	}
 	s, err := text(v)
 	if err != nil {
-		return nil, &valueError{x.src, err.Error()}
+		return nil, &valueError{x.src, err.Error(), nil}
 	}
 	if m, ok := x.mapping[s]; ok {
 		return m, nil
@@ -129,7 +140,7 @@ func (x *expr) refine(v any) (any, error) {
 		keys = append(keys, strconv.Quote(k))
 	}
 	slices.Sort(keys)
-	return nil, &valueError{x.src, fmt.Sprintf("%s is not one of %s", quoteCut(s), strings.Join(keys, ", "))}
+	return nil, &valueError{x.src, fmt.Sprintf("%s is not one of %s", quoteCut(s), strings.Join(keys, ", ")), nil}
 }
 
 // text evaluates x as a text (a name, an event id, an identifier): ok is
@@ -141,7 +152,7 @@ func (x *expr) text(data any) (string, bool, error) {
 	}
 	s, err := text(v)
 	if err != nil {
-		return "", false, &valueError{x.src, err.Error()}
+		return "", false, &valueError{x.src, err.Error(), nil}
 	}
 	return s, true, nil
 }
@@ -156,11 +167,11 @@ func (x *expr) render(data any) (string, error) {
 		}
 		v := lookup(data, p.path)
 		if missing(v) {
-			return "", &valueError{p.src, fmt.Sprintf("required by the template %q but missing", x.src)}
+			return "", &valueError{p.src, fmt.Sprintf("required by the template %q but missing", x.src), errTemplateField}
 		}
 		s, err := text(v)
 		if err != nil {
-			return "", &valueError{p.src, err.Error()}
+			return "", &valueError{p.src, err.Error(), nil}
 		}
 		b.WriteString(s)
 	}
@@ -200,7 +211,7 @@ func (x *expr) convert(v any) (any, error) {
 			return t, nil
 		}
 	}
-	return nil, &valueError{x.src, err.Error()}
+	return nil, &valueError{x.src, err.Error(), nil}
 }
 
 // lookup follows a dot path through objects and arrays; nil when any step
