@@ -2,9 +2,7 @@ package mapping
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
-	"flag"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,10 +10,9 @@ import (
 	"time"
 
 	"github.com/cxstream/cxstream/pkg/event"
+	"github.com/cxstream/cxstream/pkg/golden"
 	"github.com/cxstream/cxstream/pkg/identity"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files under testdata/golden")
 
 // Every golden input is received at goldenNow for the tenant acme.
 var goldenNow = time.Date(2026, 3, 20, 12, 0, 0, 0, time.UTC)
@@ -111,25 +108,7 @@ func TestGolden(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			got, err := json.MarshalIndent(run(t, m, f, input), "", "  ")
-			if err != nil {
-				t.Fatal(err)
-			}
-			got = append(got, '\n')
-			path := filepath.Join("testdata", "golden", file+".golden.json")
-			if *update {
-				if err := os.WriteFile(path, got, 0o644); err != nil {
-					t.Fatal(err)
-				}
-				return
-			}
-			want, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatalf("%v (run go test -update to create it)", err)
-			}
-			if !bytes.Equal(got, want) {
-				t.Errorf("%s differs from the golden file %s (run go test -update and review the diff):\n%s", file, path, got)
-			}
+			golden.JSON(t, filepath.Join("testdata", "golden", file+".golden.json"), run(t, m, f, input))
 		})
 	}
 }

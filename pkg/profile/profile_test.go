@@ -2,7 +2,6 @@ package profile
 
 import (
 	"encoding/json"
-	"flag"
 	"fmt"
 	"maps"
 	"math/rand/v2"
@@ -14,9 +13,8 @@ import (
 	"time"
 
 	"github.com/cxstream/cxstream/pkg/event"
+	"github.com/cxstream/cxstream/pkg/golden"
 )
-
-var update = flag.Bool("update", false, "rewrite golden files")
 
 var t0 = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 
@@ -410,21 +408,7 @@ func TestProfileGolden(t *testing.T) {
 			s.Apply(Update{IDField("anonymous_id:a-1"), strconv.FormatInt(at.Add(-time.Hour).UnixMilli(), 10)})
 			s.Apply(Update{MergedField("0b9a3c2e-0000-5000-8000-000000000002"), strconv.FormatInt(at.UnixMilli(), 10)})
 			meta := Meta{Version: 42, AsOf: time.Date(2026, 3, 20, 0, 0, 0, 0, time.UTC), Provenance: c.provenance}
-			got, err := json.MarshalIndent(testModel.Render("acme", "0b9a3c2e-0000-5000-8000-000000000001", s, meta), "", "  ")
-			if err != nil {
-				t.Fatal(err)
-			}
-			path := filepath.Join("testdata", c.file)
-			if *update {
-				os.WriteFile(path, append(got, '\n'), 0o644)
-			}
-			want, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if string(want) != string(got)+"\n" {
-				t.Errorf("profile JSON differs from %s (run with -update to accept):\n%s", path, got)
-			}
+			golden.JSON(t, filepath.Join("testdata", c.file), testModel.Render("acme", "0b9a3c2e-0000-5000-8000-000000000001", s, meta))
 		})
 	}
 }

@@ -1,10 +1,8 @@
 package tracking
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
-	"flag"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,9 +10,8 @@ import (
 	"time"
 
 	"github.com/cxstream/cxstream/pkg/event"
+	"github.com/cxstream/cxstream/pkg/golden"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files under testdata/golden")
 
 // Every golden case is received at goldenNow by a write key of goldenSource.
 var (
@@ -48,25 +45,7 @@ func TestGolden(t *testing.T) {
 			} else {
 				got = goldenResult(mapBody(body))
 			}
-			gotJSON, err := json.MarshalIndent(got, "", "  ")
-			if err != nil {
-				t.Fatal(err)
-			}
-			gotJSON = append(gotJSON, '\n')
-			path := filepath.Join("testdata", "golden", name+".golden.json")
-			if *update {
-				if err := os.WriteFile(path, gotJSON, 0o644); err != nil {
-					t.Fatal(err)
-				}
-				return
-			}
-			want, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatalf("%v (run go test -update to create it)", err)
-			}
-			if !bytes.Equal(gotJSON, want) {
-				t.Errorf("mapping of %s differs from %s (run go test -update and review the diff):\n got: %s\nwant: %s", in, path, gotJSON, want)
-			}
+			golden.JSON(t, filepath.Join("testdata", "golden", name+".golden.json"), got)
 		})
 	}
 }
