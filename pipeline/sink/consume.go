@@ -92,9 +92,22 @@ func handle[T any](ctx context.Context, s *Sink, w messageWriter, r *kafka.Reade
 			return err
 		}
 	}
-	return s.retry(op, log, "commit offsets of "+t.topic, func(ctx context.Context) error {
+	if err := s.retry(op, log, "commit offsets of "+t.topic, func(ctx context.Context) error {
 		return r.CommitMessages(ctx, msgs...)
-	})
+	}); err != nil {
+		return err
+	}
+	oldest := msgs[0].Time
+	for _, m := range msgs[1:] {
+		if m.Time.Before(oldest) {
+			oldest = m.Time
+		}
+	}
+	if !oldest.IsZero() {
+		s.metrics.delay.WithLabelValues(t.name).Observe(time.Since(oldest).Seconds())
+	}
+	s.metrics.lagMessages.WithLabelValues(t.name).Set(float64(r.Stats().Lag))
+	return nil
 }
 
 // insertRows makes one insert attempt and records its metrics.

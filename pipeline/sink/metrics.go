@@ -15,6 +15,8 @@ type metrics struct {
 	rowsPerInsert  *prometheus.HistogramVec
 	insertErrors   *prometheus.CounterVec
 	deadLetters    prometheus.Counter
+	lagMessages    *prometheus.GaugeVec
+	delay          *prometheus.HistogramVec
 }
 
 // newMetrics creates the series and registers them with reg; a nil reg
@@ -39,6 +41,15 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "cxstream_sink_insert_errors_total",
 			Help: "Failed insert attempts; each is retried.",
 		}, []string{"table"}),
+		lagMessages: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "cxstream_sink_lag_messages",
+			Help: "Messages of the topic not yet read by this sink consumer, as of its last fetch (kafka-go reader lag).",
+		}, []string{"table"}),
+		delay: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "cxstream_sink_delay_seconds",
+			Help:    "Time from a message's append to Kafka to the commit of its batch (rows in ClickHouse), per batch, from the batch's oldest message.",
+			Buckets: prometheus.ExponentialBuckets(0.01, 2, 16), // 10 ms .. 5.5 min
+		}, []string{"table"}),
 		deadLetters: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "cxstream_sink_deadletters_total",
 			Help: "Messages the sink could not decode, written to the dead-letter topic.",
@@ -47,7 +58,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	if reg == nil {
 		return m, nil
 	}
-	for _, c := range []prometheus.Collector{m.rowsInserted, m.insertDuration, m.rowsPerInsert, m.insertErrors, m.deadLetters} {
+	for _, c := range []prometheus.Collector{m.rowsInserted, m.insertDuration, m.rowsPerInsert, m.insertErrors, m.deadLetters, m.lagMessages, m.delay} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("register sink metrics: %w", err)
 		}

@@ -167,6 +167,13 @@ func TestIntegrationSinkStoresAndDeadLetters(t *testing.T) {
 	if got := testutil.ToFloat64(sink.metrics.insertErrors.WithLabelValues("cx_events")); got < 2 {
 		t.Errorf("insert errors of cx_events = %v, want >= 2 (injected failures)", got)
 	}
+	// One delay series per table; nothing is left unread at the end.
+	if n, err := testutil.GatherAndCount(reg, "cxstream_sink_delay_seconds"); err != nil || n != 3 {
+		t.Errorf("delay series: %d, %v; want one per table", n, err)
+	}
+	if got := testutil.ToFloat64(sink.metrics.lagMessages.WithLabelValues("cx_events")); got != 0 {
+		t.Errorf("lag of cx_events after everything was consumed = %v, want 0", got)
+	}
 	if got := testutil.ToFloat64(sink.metrics.deadLetters); got != 3 {
 		t.Errorf("dead letters = %v, want 3", got)
 	}
@@ -177,7 +184,8 @@ func TestIntegrationSinkStoresAndDeadLetters(t *testing.T) {
 		t.Errorf("profile snapshot rows inserted = %v, want %d", got, profileRows)
 	}
 	for _, name := range []string{"cxstream_sink_rows_inserted_total", "cxstream_sink_insert_duration_seconds",
-		"cxstream_sink_rows_per_insert", "cxstream_sink_insert_errors_total", "cxstream_sink_deadletters_total"} {
+		"cxstream_sink_rows_per_insert", "cxstream_sink_insert_errors_total", "cxstream_sink_deadletters_total",
+		"cxstream_sink_lag_messages", "cxstream_sink_delay_seconds"} {
 		if n, err := testutil.GatherAndCount(reg, name); err != nil || n == 0 {
 			t.Errorf("metric %s not registered: %d series, %v", name, n, err)
 		}
