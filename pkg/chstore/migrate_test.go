@@ -1,10 +1,22 @@
 package chstore
 
 import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"regexp"
+	"slices"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
 	"testing/fstest"
+	"time"
 
+	"github.com/ClickHouse/clickhouse-go/v2"
+
+	"github.com/cxstream/cxstream/pkg/testenv"
 	"github.com/cxstream/cxstream/schemas"
 )
 
@@ -79,4 +91,352 @@ func TestMigrationsNaming(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestTransient(t *testing.T) {
+	for _, tc := range []struct {
+		err  error
+		want bool
+	}{
+		{&clickhouse.Exception{Code: codeDeadlockAvoided}, true},
+		{fmt.Errorf("apply: %w", &clickhouse.Exception{Code: codeCannotAssignAlter}), true},
+		{fmt.Errorf("read: %w", io.EOF), true},
+		{fmt.Errorf("read: %w", io.ErrUnexpectedEOF), true},
+		{fmt.Errorf("write: %w", syscall.ECONNRESET), true},
+		{fmt.Errorf("write: %w", syscall.EPIPE), true},
+		{&clickhouse.Exception{Code: codeIllegalColumn}, false},
+		{&clickhouse.Exception{Code: 62}, false}, // SYNTAX_ERROR
+		{context.Canceled, false},
+		{context.DeadlineExceeded, false},
+		{errors.New("something else"), false},
+	} {
+		if got := transient(tc.err); got != tc.want {
+			t.Errorf("transient(%v) = %t, want %t", tc.err, got, tc.want)
+		}
+	}
+}
+
+func TestRetry(t *testing.T) {
+	saved := retryDelays
+	retryDelays = []time.Duration{time.Millisecond, time.Millisecond, time.Millisecond}
+	t.Cleanup(func() { retryDelays = saved })
+	lock := fmt.Errorf("apply: %w", &clickhouse.Exception{Code: codeDeadlockAvoided})
+	syntax := &clickhouse.Exception{Code: 62}
+
+	// fails returns an op that fails with errs in turn, then succeeds, and
+	// counts its calls.
+	fails := func(calls *int, errs ...error) func() error {
+		return func() error {
+			*calls++
+			if *calls <= len(errs) {
+				return errs[*calls-1]
+			}
+			return nil
+		}
+	}
+	var calls int
+	if err := retry(context.Background(), fails(&calls, lock, lock)); err != nil || calls != 3 {
+		t.Errorf("two transient errors: error %v after %d calls, want nil after 3", err, calls)
+	}
+	calls = 0
+	if err := retry(context.Background(), fails(&calls, syntax, lock)); err != syntax || calls != 1 {
+		t.Errorf("an error that is not transient: error %v after %d calls, want it after 1", err, calls)
+	}
+	calls = 0
+	if err := retry(context.Background(), fails(&calls, lock, lock, lock, lock, lock)); err != lock || calls != len(retryDelays)+1 {
+		t.Errorf("transient errors only: error %v after %d calls, want the last after %d", err, calls, len(retryDelays)+1)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	calls = 0
+	if err := retry(ctx, fails(&calls, lock, lock)); err != lock || calls != 1 {
+		t.Errorf("context done: error %v after %d calls, want the first after 1", err, calls)
+	}
+}
+
+func TestCreateIfNotExists(t *testing.T) {
+	for stmt, want := range map[string]bool{
+		"CREATE TABLE IF NOT EXISTS t (a String) ENGINE = Log":                    true,
+		"create table\n  if not exists `t` (a String)":                            true,
+		"CREATE MATERIALIZED VIEW IF NOT EXISTS v TO t AS SELECT 1":               true,
+		"CREATE VIEW IF NOT EXISTS v AS SELECT 1":                                 true,
+		"CREATE TABLE t (a String) ENGINE = Log":                                  false,
+		"CREATE MATERIALIZED VIEW v TO t AS SELECT 'IF NOT EXISTS'":               false,
+		"ALTER TABLE t ADD COLUMN c String":                                       false,
+		"INSERT INTO t SELECT * FROM u WHERE name = 'CREATE TABLE IF NOT EXISTS'": false,
+	} {
+		if got := createIfNotExists.MatchString(stmt); got != want {
+			t.Errorf("createIfNotExists(%q) = %t, want %t", stmt, got, want)
+		}
+	}
+}
+
+// concurrentRunners is how many processes the concurrency tests start at
+// once, each with its own connection pool.
+const concurrentRunners = 6
+
+// Runners started together on a fresh database (not even created yet: each
+// runner's Open races CREATE DATABASE IF NOT EXISTS too) all succeed and
+// leave the schema one runner alone builds, each version read once.
+func TestIntegrationMigrateConcurrently(t *testing.T) {
+	addr := testenv.ClickHouse(t)
+	ms := embeddedMigrations(t)
+	want := referenceSchema(t, addr, ms)
+	for round := range 4 {
+		t.Run(fmt.Sprintf("round %d", round), func(t *testing.T) {
+			cfg := concurrencyTestConfig(t, addr)
+			applied := migrateConcurrently(t, cfg)
+			checkConcurrentMigration(t, cfg, ms, want, applied, fileNames(ms))
+		})
+	}
+}
+
+// Runners started together on a partly migrated database finish it: after
+// the first n migrations were recorded, and after a migration was interrupted
+// half-way (its first statement run, the version not recorded).
+func TestIntegrationMigrateConcurrentlyPartlyMigrated(t *testing.T) {
+	addr := testenv.ClickHouse(t)
+	ms := embeddedMigrations(t)
+	want := referenceSchema(t, addr, ms)
+	for n := 1; n < len(ms); n++ {
+		for _, interrupted := range []bool{false, true} {
+			stmts := SplitStatements(ms[n].SQL)
+			if interrupted && len(stmts) < 2 {
+				continue
+			}
+			name := fmt.Sprintf("first %d recorded", n)
+			if interrupted {
+				name += fmt.Sprintf(", %s interrupted", ms[n].File)
+			}
+			t.Run(name, func(t *testing.T) {
+				cfg := concurrencyTestConfig(t, addr)
+				ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+				defer cancel()
+				s, err := Open(ctx, cfg)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer s.Close()
+				if _, err := s.migrate(ctx, ms[:n]); err != nil {
+					t.Fatalf("migrate the first %d: %v", n, err)
+				}
+				if interrupted {
+					if err := s.conn.Exec(ctx, stmts[0]); err != nil {
+						t.Fatalf("%s statement 1: %v", ms[n].File, err)
+					}
+				}
+				applied := migrateConcurrently(t, cfg)
+				checkConcurrentMigration(t, cfg, ms, want, applied, fileNames(ms[n:]))
+			})
+		}
+	}
+}
+
+func embeddedMigrations(t *testing.T) []Migration {
+	t.Helper()
+	ms, err := Migrations(schemas.ClickHouse)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ms
+}
+
+// concurrencyTestConfig names a database that does not exist yet and drops
+// it when the test ends. (chstoretest cannot serve here: it imports chstore,
+// and it hands out a migrated store.)
+func concurrencyTestConfig(t *testing.T, addr string) Config {
+	cfg := Default()
+	cfg.Addr = addr
+	cfg.Database = "cxstream_test_" + randomHex(6)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		conn, err := connect(ctx, cfg, "default")
+		if err != nil {
+			t.Errorf("drop test database %s: %v", cfg.Database, err)
+			return
+		}
+		defer conn.Close()
+		if err := conn.Exec(ctx, "DROP DATABASE IF EXISTS `"+cfg.Database+"`"); err != nil {
+			t.Errorf("drop test database %s: %v", cfg.Database, err)
+		}
+	})
+	return cfg
+}
+
+// migrateConcurrently releases concurrentRunners goroutines at once, each of
+// which opens its own store on cfg and migrates it, like processes starting
+// together. It fails the test for every runner that returns an error, and
+// returns what each runner applied.
+func migrateConcurrently(t *testing.T, cfg Config) [][]string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	var (
+		wg      sync.WaitGroup
+		start   = make(chan struct{})
+		applied = make([][]string, concurrentRunners)
+		errs    = make([]error, concurrentRunners)
+	)
+	for i := range concurrentRunners {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			s, err := Open(ctx, cfg)
+			if err != nil {
+				errs[i] = err
+				return
+			}
+			defer s.Close()
+			applied[i], errs[i] = s.Migrate(ctx)
+		}()
+	}
+	close(start)
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("runner %d: %v", i, err)
+		}
+	}
+	return applied
+}
+
+// checkConcurrentMigration checks the database of cfg after concurrent
+// runners returned applied: every table and column of ms exists, the schema
+// is want (what one runner alone builds), each version is read once, every
+// file of pending was applied by some runner and no other file by any, and
+// one more Migrate applies nothing.
+func checkConcurrentMigration(t *testing.T, cfg Config, ms []Migration, want map[string]string, applied [][]string, pending []string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	s, err := Open(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+
+	for _, m := range ms {
+		for _, stmt := range SplitStatements(m.SQL) {
+			if c := createIfNotExists.FindStringIndex(stmt); c != nil {
+				table := strings.Trim(strings.Fields(stmt[c[1]:])[0], "`(")
+				var n uint64
+				if err := s.conn.QueryRow(ctx, "SELECT count() FROM system.tables WHERE database = currentDatabase() AND name = ?", table).Scan(&n); err != nil {
+					t.Fatal(err)
+				}
+				if n != 1 {
+					t.Errorf("%s: table %s is missing", m.File, table)
+				}
+			}
+			add, err := parseAlter(stmt)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if add != nil {
+				if ok, err := s.columnExists(ctx, add); err != nil || !ok {
+					t.Errorf("%s: column %s.%s is missing (%v)", m.File, add.table, add.column, err)
+				}
+			}
+		}
+	}
+	got := schemaOf(t, s)
+	for table, def := range want {
+		if got[table] != def {
+			t.Errorf("table %s is\n%s\nwant (as one runner alone builds it)\n%s", table, got[table], def)
+		}
+	}
+	for table := range got {
+		if _, ok := want[table]; !ok {
+			t.Errorf("unexpected table %s", table)
+		}
+	}
+
+	vs, err := s.versions(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wantVersions []uint32
+	for _, m := range ms {
+		wantVersions = append(wantVersions, m.Version)
+	}
+	if !slices.Equal(vs, wantVersions) {
+		t.Errorf("recorded versions read as %v, want %v", vs, wantVersions)
+	}
+	var rows uint64
+	if err := s.conn.QueryRow(ctx, "SELECT count() FROM cx_schema_migrations").Scan(&rows); err != nil {
+		t.Fatal(err)
+	}
+	if rows < uint64(len(ms)) {
+		t.Errorf("cx_schema_migrations has %d rows for %d migrations", rows, len(ms))
+	}
+
+	var all []string
+	for i, files := range applied {
+		if !slices.IsSortedFunc(files, strings.Compare) {
+			t.Errorf("runner %d applied %v, out of version order", i, files)
+		}
+		all = append(all, files...)
+	}
+	slices.Sort(all)
+	all = slices.Compact(all)
+	if !slices.Equal(all, pending) {
+		t.Errorf("the runners applied %v together, want %v", all, pending)
+	}
+	counts := make([]int, len(applied))
+	for i, files := range applied {
+		counts[i] = len(files)
+	}
+	t.Logf("%d rows record %d migrations; the runners applied %v files", rows, len(ms), counts)
+
+	again, err := s.Migrate(ctx)
+	if err != nil || len(again) != 0 {
+		t.Errorf("a later Migrate applied %v, %v; want nothing", again, err)
+	}
+}
+
+// referenceSchema migrates a database of its own with one runner and returns
+// its schema.
+func referenceSchema(t *testing.T, addr string, ms []Migration) map[string]string {
+	t.Helper()
+	cfg := concurrencyTestConfig(t, addr)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	s, err := Open(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if _, err := s.migrate(ctx, ms); err != nil {
+		t.Fatal(err)
+	}
+	return schemaOf(t, s)
+}
+
+// tableUUID is the UUID clause some releases print in a table's definition.
+var tableUUID = regexp.MustCompile(` UUID '[0-9a-f-]+'`)
+
+// schemaOf returns the CREATE statement of every table and view of the
+// store's database, with the database's name replaced by "db" so that two
+// databases compare.
+func schemaOf(t *testing.T, s *Store) map[string]string {
+	t.Helper()
+	rows, err := s.conn.Query(context.Background(), "SELECT name, create_table_query FROM system.tables WHERE database = currentDatabase()")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	schema := make(map[string]string)
+	for rows.Next() {
+		var name, create string
+		if err := rows.Scan(&name, &create); err != nil {
+			t.Fatal(err)
+		}
+		create = tableUUID.ReplaceAllString(create, "")
+		schema[name] = strings.ReplaceAll(create, s.Database(), "db")
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return schema
 }
