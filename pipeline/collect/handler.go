@@ -53,7 +53,7 @@ func (c *Collector) serve(w http.ResponseWriter, r *http.Request, path string, t
 		return reply(w, http.StatusBadRequest, errorBody{Error: err.Error()})
 	}
 
-	req := &request{endpoint: path, typ: typ, now: c.now().UTC()}
+	req := &request{endpoint: path, typ: typ, batch: typ == "", now: c.now().UTC()}
 	var (
 		msg     *tracking.Message
 		batch   *tracking.Batch

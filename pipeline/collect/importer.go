@@ -113,13 +113,14 @@ func (im *Importer) Import(ctx context.Context, source string, f mapping.Format,
 		batch = batch[:0]
 		return nil
 	}
-	reject := func(rec mapping.Record, raw []byte, limit int, err error, h []kafka.Header) {
+	reject := func(rec mapping.Record, err error) {
 		res.Rejected++
 		if im.cfg.OnReject != nil {
 			im.cfg.OnReject(rec, err)
 		}
-		h = append(h, kafka.Header{Key: headerSource, Value: []byte(source)}, kafka.Header{Key: headerChannel, Value: []byte(m.Channel())})
-		batch = append(batch, im.in.deadLetter(raw, limit, err, "import", im.cfg.Tenant, im.now().UTC(), h...))
+		h := append(recordHeaders(m, rec),
+			kafka.Header{Key: headerSource, Value: []byte(source)}, kafka.Header{Key: headerChannel, Value: []byte(m.Channel())})
+		batch = append(batch, im.in.deadLetter(rec.Raw, im.cfg.MaxRecordBytes, err, "import", im.cfg.Tenant, im.now().UTC(), h...))
 	}
 	for rec, err := range m.Read(f, r, im.cfg.MaxRecordBytes) {
 		if ctx.Err() != nil {
@@ -141,7 +142,7 @@ func (im *Importer) Import(ctx context.Context, source string, f mapping.Format,
 		}
 		switch {
 		case err != nil:
-			reject(rec, rec.Raw, im.cfg.MaxRecordBytes, err, recordHeaders(m, rec))
+			reject(rec, err)
 		case len(msgs) == 0:
 			res.Skipped++
 		default:

@@ -54,11 +54,12 @@ func newIntake(rules identity.Rules, topics kafkaio.Topics, limits event.Limits)
 
 // admit encodes a prepared event as its interactions message, keyed by its
 // strongest identifier that is not a blocked value; idFields names where
-// its identifiers came from, for the error when all of them are blocked.
-func (in *intake) admit(e *event.Event, idFields string) (kafka.Message, error) {
+// its identifiers came from, for the error when all of them are blocked
+// (called only then: it allocates).
+func (in *intake) admit(e *event.Event, idFields func() string) (kafka.Message, error) {
 	id, ok := in.policy.Strongest(e.Identifiers)
 	if !ok {
-		return kafka.Message{}, event.Errors{{Field: idFields, Reason: event.AllBlocked}}
+		return kafka.Message{}, event.Errors{{Field: idFields(), Reason: event.AllBlocked}}
 	}
 	value, err := event.Encode(e)
 	if err != nil {
@@ -80,7 +81,7 @@ func (in *intake) record(m *mapping.Mapping, rec mapping.Record, tenant string, 
 		if err := mp.Prepare(in.limits); err != nil {
 			return nil, err
 		}
-		msg, err := in.admit(mp.Event, mp.IdentifierFields())
+		msg, err := in.admit(mp.Event, mp.IdentifierFields)
 		if err != nil {
 			return nil, err
 		}

@@ -24,9 +24,12 @@ const (
 // call (envelopes and dead letters) and the answer's details.
 type request struct {
 	endpoint string
-	typ      event.Type // forced by the endpoint; "" for a batch
-	src      tracking.Source
-	now      time.Time
+	typ      event.Type // forced by the endpoint; "" for a batch or channel records
+	// batch marks a tracking-API batch, whose rejected items carry their
+	// index in the cx-batch-index header.
+	batch bool
+	src   tracking.Source
+	now   time.Time
 
 	msgs     []kafka.Message
 	errs     []itemError
@@ -79,7 +82,7 @@ func (c *Collector) handle(req *request, index int, raw []byte, m *tracking.Mess
 	}
 	var msg kafka.Message
 	if err == nil {
-		msg, err = c.in.admit(e, tracking.IdentifierFields(e.Identifiers))
+		msg, err = c.in.admit(e, func() string { return tracking.IdentifierFields(e.Identifiers) })
 	}
 	if err != nil {
 		c.reject(req, index, raw, c.cfg.MaxMessageBytes, err)
@@ -108,7 +111,7 @@ func (c *Collector) reject(req *request, index int, raw []byte, limit int, err e
 		{Key: headerEndpoint, Value: []byte(req.endpoint)},
 		{Key: headerChannel, Value: []byte(req.src.Channel)},
 	}, extra...)
-	if req.typ == "" && index >= 0 && len(extra) == 0 {
+	if req.batch && index >= 0 {
 		h = append(h, kafka.Header{Key: headerIndex, Value: fmt.Appendf(nil, "%d", index)})
 	}
 	req.msgs = append(req.msgs, c.in.deadLetter(raw, limit, err, "collector", req.src.Tenant, req.now, h...))

@@ -214,8 +214,8 @@ func (m *Mapping) build(r *rule, rec Record, tenant string, now time.Time) (Mapp
 	}{
 		{r.traits, "traits", func(o map[string]any) { e.Traits = rawFields(o) }},
 		{r.setOnce, "traits_set_once", func(o map[string]any) { e.TraitsSetOnce = rawFields(o) }},
-		{r.props, "properties", func(o map[string]any) { e.Properties = rawObject(o) }},
-		{r.context, "context", func(o map[string]any) { e.Context = rawObject(o) }},
+		{r.props, "properties", func(o map[string]any) { e.Properties = marshal(o) }},
+		{r.context, "context", func(o map[string]any) { e.Context = marshal(o) }},
 	}
 	for _, obj := range objects {
 		o := map[string]any{}
@@ -280,8 +280,6 @@ func setPath(o map[string]any, key []string, v any) {
 	}
 	o[key[len(key)-1]] = v
 }
-
-func rawObject(o map[string]any) json.RawMessage { return marshal(o) }
 
 func rawFields(o map[string]any) map[string]json.RawMessage {
 	out := make(map[string]json.RawMessage, len(o))
