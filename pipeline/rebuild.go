@@ -123,7 +123,7 @@ func Rebuild(ctx context.Context, store *redisstore.Store, ch *chstore.Store, te
 	if err != nil {
 		return rep, err
 	}
-	err = replay(ctx, store, ch, cuts, &rep, log)
+	err = replay(ctx, store, ch, cuts, 0, &rep, log)
 	return rep, err
 }
 
@@ -156,13 +156,17 @@ func RebuildInPlace(ctx context.Context, store *redisstore.Store, ch *chstore.St
 	}
 	cuts, kept := unionCuts(logCuts, liveCuts)
 	rep.CutsKept = kept
+	live, err := store.TenantStats(ctx, tenant)
+	if err != nil {
+		return rep, err
+	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
 	log.Info("rebuild: deleting the tenant's redis keys", "tenant", tenant, "events_in_log", n)
 	rep.DeletedKeys, err = store.DeleteTenant(ctx, tenant)
 	if err == nil {
-		err = replay(ctx, store, ch, cuts, &rep, log)
+		err = replay(ctx, store, ch, cuts, live.Version, &rep, log)
 	}
 	if err != nil {
 		return rep, fmt.Errorf("rebuild of tenant %s stopped half-way; its graph is incomplete until a rebuild completes: %w", tenant, err)
@@ -263,7 +267,10 @@ func unionCuts(base, extra map[string][]string) (map[string][]string, int) {
 
 // replay restores cuts and replays the log of rep.Tenant into rep.Into,
 // filling in rep.
-func replay(ctx context.Context, store *redisstore.Store, ch *chstore.Store, cuts map[string][]string, rep *RebuildReport, log *slog.Logger) error {
+// replay stores cuts, then applies the tenant's events from ClickHouse into
+// rep.Into. Versions continue above floor and above every version in
+// ClickHouse.
+func replay(ctx context.Context, store *redisstore.Store, ch *chstore.Store, cuts map[string][]string, floor int64, rep *RebuildReport, log *slog.Logger) error {
 	start := time.Now()
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -273,6 +280,15 @@ func replay(ctx context.Context, store *redisstore.Store, ch *chstore.Store, cut
 		return fmt.Errorf("rebuild %s: restore cuts: %w", rep.Into, err)
 	}
 	rep.Cuts = len(cuts)
+	// Versions go on above those already published, though the counter was
+	// deleted or lost with Redis.
+	top, err := ch.MaxVersion(ctx, rep.Tenant)
+	if err != nil {
+		return fmt.Errorf("rebuild %s: %w", rep.Into, err)
+	}
+	if _, err := store.RaiseVersion(ctx, rep.Into, max(top, floor)); err != nil {
+		return fmt.Errorf("rebuild %s: %w", rep.Into, err)
+	}
 	policy, model := store.Policy(), store.Model()
 	items := make([]redisstore.Item, 0, rebuildBatch)
 	var offset int64

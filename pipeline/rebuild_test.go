@@ -403,10 +403,27 @@ func TestIntegrationRebuildMatchesLiveGraph(t *testing.T) {
 			t.Fatalf("%s: corruption not reported (moved %s: %v, counter of %s: %v):\n%s", what, moved, sawMove, pids[2], sawState, b)
 		}
 
-		// An in-place rebuild repairs it: the graph is the one before.
+		// An in-place rebuild repairs it: the graph is the one before, and
+		// versions go on above every version given out so far.
+		liveStats, err := s.TenantStats(ctx, tenant)
+		if err != nil {
+			t.Fatal(err)
+		}
+		logVersion, err := ch.MaxVersion(ctx, tenant)
+		if err != nil {
+			t.Fatal(err)
+		}
 		rep, err = pipeline.RebuildInPlace(ctx, s, ch, tenant, log)
 		if err != nil {
 			t.Fatal(err)
+		}
+		rebuiltStats, err := s.TenantStats(ctx, tenant)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if liveStats.Version == 0 || rebuiltStats.Version <= max(liveStats.Version, logVersion) {
+			t.Errorf("%s: version counter %d after the rebuild, want above %d (live) and %d (log)",
+				what, rebuiltStats.Version, liveStats.Version, logVersion)
 		}
 		if rep.DeletedKeys == 0 || rep.Into != tenant || rep.CutsKept != 0 {
 			t.Errorf("%s: in-place report %+v", what, rep)

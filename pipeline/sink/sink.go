@@ -1,6 +1,6 @@
 // Package sink is the pipeline stage that stores what the resolver produced:
 // it consumes cx.timeline, cx.identity and cx.profiles and inserts them into
-// ClickHouse (cx_events; cx_identity and cx_profile_aliases;
+// ClickHouse (cx_events; cx_identity and cx_aliases;
 // cx_profile_snapshots) in large batches.
 //
 // Delivery is at least once and nothing is dropped: a batch's offsets are

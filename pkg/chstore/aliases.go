@@ -9,20 +9,21 @@ import (
 )
 
 // maxAliasDepth bounds how many links of alias chains profileIDs follows.
-// Each merge record lists every id that forwards to its survivor, so one
-// round normally finds all; chains appear only when merges were recorded out
-// of event-time order.
+// Each merge record lists every id that forwards to its survivor, at a
+// version above every earlier change, so one round finds all; chains appear
+// only through rows of version 0 (records of earlier releases).
 const maxAliasDepth = 8
 
 // currentAliases selects the ids whose current target (see
-// 0003_profile_aliases.sql: highest version, then smallest profile_id) is in
-// the bound set. The inner query narrows the scan to aliases that ever
-// pointed into the set; it reads the tenant's alias rows (the table is sorted
-// by alias id), which stays small next to cx_events.
+// 0007_aliases.sql: highest version, then smallest profile_id) is in the
+// bound set; a live profile's own row (id -> id) selects the id itself. The
+// inner query narrows the scan to ids that ever pointed into the set; it
+// reads the tenant's rows of cx_aliases (sorted by alias id), one per
+// profile and alias, which stays small next to cx_events.
 const currentAliases = `SELECT alias_id
-FROM cx_profile_aliases
+FROM cx_aliases
 WHERE tenant = ? AND alias_id IN (
-    SELECT alias_id FROM cx_profile_aliases WHERE tenant = ? AND profile_id IN ?
+    SELECT alias_id FROM cx_aliases WHERE tenant = ? AND profile_id IN ?
 )
 GROUP BY alias_id
 HAVING argMin(profile_id, (toUInt64(18446744073709551615) - version, profile_id)) IN ?`

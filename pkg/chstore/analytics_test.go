@@ -67,11 +67,13 @@ func anEvent(id, profile, channel string, typ event.Type, name string, at time.T
 //     (not a response) and one of 9.5.
 //   - p-dan and p-fam: p-fam (anonymous in the app, an order) was merged into
 //     p-dan by e34, then an unmerge split them again: p-fam is its own
-//     customer, although cx_profile_aliases still forwards it.
-//   - p-eve: first reached by email; p-eve-app was merged into p-eve-web at
-//     10:00 on March 12, then a late event of March 11 merged p-eve-web (and
-//     p-eve-app) into p-eve: p-eve-app's newest alias row names p-eve-web, a
-//     chain of two links.
+//     customer, its row p-fam -> p-fam (the unmerge's profile_created) newer
+//     than the merge's.
+//   - p-eve: first reached by email; p-eve-app was merged into p-eve-web by
+//     e43 (10:00 on March 12), then e44, an event of March 11 resolved after
+//     e43, merged p-eve-web (and p-eve-app) into p-eve. By event time that
+//     merge came first; by version it came last, so p-eve-app's newest row
+//     names p-eve directly: no chain.
 //   - p-zed: deleted since; a cart converted exactly 24 hours later.
 //   - p-gus (snapshots only): at risk by lifecycle, no events in cx_events.
 func anEvents() []event.Resolved {
@@ -168,11 +170,21 @@ func anRedelivered(evs []event.Resolved) []event.Resolved {
 	}
 }
 
-// anRecords is the identity log as the resolver and an unmerge write it.
+// anRecords is the identity log as the resolver and an unmerge write it, in
+// the order they made it: each record's Version is its place in the list
+// (from 1; records of other customers interleave freely, those of one
+// customer follow the order they were resolved in).
 func anRecords() []identity.Record {
 	rec := func(kind identity.Kind, profile, from, ident, eventID string, at time.Time) identity.Record {
 		return identity.Record{Kind: kind, Tenant: anTenant, ProfileID: profile, FromProfileID: from,
 			Identifier: ident, EventID: eventID, At: at}
+	}
+	// A merge made by an event names the event's identifiers.
+	evIDs := map[string][]string{}
+	for _, e := range anEvents() {
+		for _, id := range e.Identifiers {
+			evIDs[e.EventID] = append(evIDs[e.EventID], id.String())
+		}
 	}
 	created := func(profile, eventID string, at time.Time) identity.Record {
 		return rec(identity.KindCreated, profile, "", "", eventID, at)
@@ -183,14 +195,16 @@ func anRecords() []identity.Record {
 	merged := func(from, into, eventID string, at time.Time, aliases ...string) identity.Record {
 		r := rec(identity.KindMerged, into, from, "", eventID, at)
 		r.Aliases = aliases
+		r.Identifiers = evIDs[eventID]
 		return r
 	}
 	blocked := rec(identity.KindBlocked, "p-bob", "", "email:bob2@example.com", "e11", anAt(3, 10, 19, 0))
 	blocked.Rule = "limit:email"
 	blocked.Identifiers = []string{"email:bob@example.com", "email:bob2@example.com", "anonymous_id:anon-bob"}
 	// The unmerge of user_id:dan from p-dan (what unmerge.lua records): the
-	// cut, p-fam re-created under its old id at its creating event's time,
-	// and its identifiers moved back. Nothing for cx_profile_aliases.
+	// cut, p-fam re-created under its old id at its creating event's time
+	// but at a version above the merge's (its row p-fam -> p-fam wins), and
+	// its identifiers moved back.
 	const op = "unmerge-1"
 	unmergeAt := anAt(3, 8, 12, 0)
 	cut := rec(identity.KindCut, "p-dan", "p-dan", "user_id:dan", op, unmergeAt)
@@ -203,7 +217,7 @@ func anRecords() []identity.Record {
 		r.Rule = "unmerge"
 		return r
 	}
-	return []identity.Record{
+	recs := []identity.Record{
 		created("p-ann", "e01", anAt(3, 2, 9, 0)),
 		linked("p-ann", "anonymous_id:anon-ann", "e01", anAt(3, 2, 9, 0)),
 		created("p-ann-app", "e03", anAt(3, 2, 10, 0)),
@@ -235,12 +249,17 @@ func anRecords() []identity.Record {
 		created("p-eve-app", "e42", anAt(3, 2, 9, 0)),
 		linked("p-eve-app", "device_id:dev-eve", "e42", anAt(3, 2, 9, 0)),
 		merged("p-eve-app", "p-eve-web", "e43", anAt(3, 12, 10, 0), "p-eve-app"),
-		// e44 happened before e43 but was resolved after it.
+		// e44 happened before e43 but was resolved after it: an earlier at,
+		// a higher version.
 		merged("p-eve-web", "p-eve", "e44", anAt(3, 11, 10, 0), "p-eve-web", "p-eve-app"),
 
 		created("p-zed", "e50", anAt(3, 3, 16, 0)),
 		linked("p-zed", "phone:+4915100000000", "e50", anAt(3, 3, 16, 0)),
 	}
+	for i := range recs {
+		recs[i].Version = int64(i + 1)
+	}
+	return recs
 }
 
 // anSnapshot is a profile state of tenant shop.
@@ -321,13 +340,32 @@ type anCase struct {
 
 // anExpected holds the known answers, by the heading of the doc's section.
 var anExpected = map[string][]anCase{
-	"The alias map": {{want: []string{
-		// p-fam is left out: its alias row still names p-dan, but the unmerge
-		// made it live again. p-eve-app goes through p-eve-web.
-		"p-ann-app | p-ann",
-		"p-eve-app | p-eve",
-		"p-eve-web | p-eve",
-	}}},
+	"The alias map": {
+		{want: []string{
+			// p-fam is left out: the unmerge's row p-fam -> p-fam is newer than
+			// the merge's. p-eve-app's newest row is e44's merge, resolved last.
+			"p-ann-app | p-ann",
+			"p-eve-app | p-eve",
+			"p-eve-web | p-eve",
+		}},
+		{params: map[string]any{"tenant": anOther}, want: []string{
+			// Rows of version 0 on equal terms: p-cat's smallest target wins,
+			// p-dan, which forwards further.
+			"p-bob | p-ann",
+			"p-cat | p-dan",
+			"p-dan | p-eve",
+		}},
+	},
+	"Checking for chains": {
+		{want: []string{}},
+		{params: map[string]any{"tenant": anOther}, want: []string{"p-cat | p-dan"}},
+	},
+	"The ids that make up a profile now": {
+		{want: []string{"p-ann", "p-ann-app"}},
+		{params: map[string]any{"profile": "p-eve"}, want: []string{"p-eve", "p-eve-app", "p-eve-web"}},
+		{params: map[string]any{"profile": "p-dan"}, want: []string{"p-dan"}}, // p-fam split off again
+		{params: map[string]any{"profile": "p-fam"}, want: []string{"p-fam"}},
+	},
 	"1. One customer's journey across channels": {
 		{want: []string{
 			"2026-03-02 09:00:00 | web | page | Home | e01 | p-ann",
@@ -343,7 +381,7 @@ var anExpected = map[string][]anCase{
 		{params: map[string]any{"profile": "p-eve"}, want: []string{
 			"2026-02-27 18:00:00 | email | track | Email Opened | e40 | p-eve",
 			"2026-03-01 09:00:00 | web | page | Home | e41 | p-eve-web",
-			"2026-03-02 09:00:00 | mobile | screen | Home | e42 | p-eve-app", // two links away
+			"2026-03-02 09:00:00 | mobile | screen | Home | e42 | p-eve-app", // merged twice, forwards to p-eve
 			"2026-03-11 10:00:00 | web | identify |  | e44 | p-eve",
 			"2026-03-12 09:30:00 | mobile | track | Product Added | e46 | p-eve-app",
 			"2026-03-12 10:00:00 | mobile | identify |  | e43 | p-eve",
@@ -358,6 +396,13 @@ var anExpected = map[string][]anCase{
 			"2026-03-12 09:05:00 | web | track | Survey Responded | e36 | p-dan",
 			"2026-03-20 18:00:00 | web | track | Order Completed | e37 | p-dan",
 			"2026-03-20 18:05:00 | web | track | Survey Responded | e38 | p-dan",
+		}},
+		{params: map[string]any{"profile": "p-fam"}, want: []string{
+			// Its own again: before the merge and after the unmerge.
+			"2026-03-05 08:00:00 | mobile | screen | Home | e31 | p-fam",
+			"2026-03-05 09:00:00 | mobile | track | Product Added | e32 | p-fam",
+			"2026-03-05 09:30:00 | mobile | track | Order Completed | e33 | p-fam",
+			"2026-03-10 08:00:00 | email | track | Survey Responded | e35 | p-fam",
 		}},
 	},
 	"2. Channel mix per day": {{want: []string{
@@ -600,10 +645,10 @@ func anFormat(dbType string, v any) string {
 
 // TestIntegrationAnalyticsDoc runs every sql block of docs/analytics.md,
 // exactly as printed, on a hand-made population with known answers: events
-// with redelivered and replayed copies, merges (one recorded out of
-// event-time order, making a chain), a merge undone by an unmerge, blocked
-// merges, snapshots with older and redelivered versions, merges and a
-// tombstone, and another tenant that reuses the ids.
+// with redelivered and replayed copies, merges (one resolved out of
+// event-time order), a merge undone by an unmerge, blocked merges, snapshots
+// with older and redelivered versions, merges and a tombstone, and another
+// tenant that reuses the ids and has rows of version 0 that make a chain.
 func TestIntegrationAnalyticsDoc(t *testing.T) {
 	md, err := os.ReadFile(analyticsDoc)
 	if err != nil {
@@ -626,15 +671,25 @@ func TestIntegrationAnalyticsDoc(t *testing.T) {
 	if err := s.InsertIdentity(ctx, recs); err != nil {
 		t.Fatalf("insert identity records: %v", err)
 	}
-	// Redelivered merges, and tenant other's merge of p-bob into p-ann.
+	// Redelivered merges; tenant other's merge of p-bob into p-ann, at a
+	// version above shop's p-bob -> p-bob; and two merges of tenant other
+	// written by an earlier release (version 0): p-cat into p-dan, then
+	// p-dan (and p-cat) into p-eve. On equal versions p-cat's smaller target
+	// wins: p-cat -> p-dan -> p-eve, a chain.
 	again := []identity.Record{}
 	for _, r := range recs {
 		if r.Kind == identity.KindMerged && (r.EventID == "e06" || r.EventID == "e34") {
 			again = append(again, r)
 		}
 	}
-	again = append(again, identity.Record{Kind: identity.KindMerged, Tenant: anOther, ProfileID: "p-ann",
-		FromProfileID: "p-bob", Aliases: []string{"p-bob"}, EventID: "e01", At: anAt(3, 2, 9, 0)})
+	otherMerge := func(from, into, eventID string, version int64, aliases ...string) identity.Record {
+		return identity.Record{Kind: identity.KindMerged, Tenant: anOther, ProfileID: into,
+			FromProfileID: from, Aliases: aliases, EventID: eventID, At: anAt(3, 2, 9, 0), Version: version}
+	}
+	again = append(again,
+		otherMerge("p-bob", "p-ann", "e01", 1000, "p-bob"),
+		otherMerge("p-cat", "p-dan", "e20", 0, "p-cat"),
+		otherMerge("p-dan", "p-eve", "e30", 0, "p-dan", "p-cat"))
 	if err := s.InsertIdentity(ctx, again); err != nil {
 		t.Fatalf("insert redelivered identity records: %v", err)
 	}
@@ -716,9 +771,9 @@ func TestIntegrationAnalyticsDoc(t *testing.T) {
 		}
 	}
 
-	// The journey query and the timeline API agree where no unmerge is
-	// involved (the API follows chains too).
-	for _, profile := range []string{"p-ann", "p-eve"} {
+	// The journey query and the timeline API agree, also after the unmerge
+	// (both read cx_aliases, where p-fam's newest row is its own).
+	for _, profile := range []string{"p-ann", "p-eve", "p-dan", "p-fam"} {
 		page, err := s.Timeline(ctx, anTenant, profile, chstore.TimelineQuery{})
 		if err != nil {
 			t.Fatal(err)

@@ -67,6 +67,9 @@ func CheckRecord(rec identity.Record) error {
 	if err := checkTime("at", rec.At); err != nil {
 		errs = append(errs, err)
 	}
+	if rec.Version < 0 {
+		errs = append(errs, fmt.Errorf("version: %d is negative", rec.Version))
+	}
 	return joinErrors(errs)
 }
 

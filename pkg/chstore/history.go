@@ -55,7 +55,7 @@ var historyKinds = []string{
 // columns make it total. ReplacingMergeTree collapses redelivered records only
 // when parts merge, so LIMIT 1 BY removes the copies (which are equal in every
 // column but inserted_at).
-const historySQL = `SELECT kind, profile_id, from_profile_id, identifier, aliases, rule, identifiers, event_id, at_ms
+const historySQL = `SELECT kind, profile_id, from_profile_id, identifier, aliases, rule, identifiers, event_id, at_ms, version
 FROM cx_identity
 WHERE tenant = ? AND (profile_id IN ? OR from_profile_id IN ?)
 ORDER BY at_ms, event_id, indexOf(?, kind) = 0, indexOf(?, kind), kind, identifier, from_profile_id, profile_id
@@ -98,15 +98,16 @@ func (s *Store) IdentityHistory(ctx context.Context, tenant, profileID string, l
 			break
 		}
 		var (
-			rec  identity.Record
-			kind string
-			ms   int64
+			rec     identity.Record
+			kind    string
+			ms      int64
+			version uint64
 		)
 		if err := rows.Scan(&kind, &rec.ProfileID, &rec.FromProfileID, &rec.Identifier, &rec.Aliases,
-			&rec.Rule, &rec.Identifiers, &rec.EventID, &ms); err != nil {
+			&rec.Rule, &rec.Identifiers, &rec.EventID, &ms, &version); err != nil {
 			return History{}, fmt.Errorf("scan identity history of profile %s: %w", profileID, err)
 		}
-		rec.Kind, rec.Tenant, rec.At = identity.Kind(kind), tenant, time.UnixMilli(ms).UTC()
+		rec.Kind, rec.Tenant, rec.At, rec.Version = identity.Kind(kind), tenant, time.UnixMilli(ms).UTC(), int64(version)
 		// Empty arrays mean "none", as omitempty renders them.
 		if len(rec.Aliases) == 0 {
 			rec.Aliases = nil

@@ -31,7 +31,7 @@ func TestIntegrationIdentityHistory(t *testing.T) {
 	moved.Rule = "rederive"
 	unlinked := rec(identity.KindUnlinked, "", "A", "anonymous_id:a-2", "e7", t0.Add(5*time.Minute))
 	unlinked.Rule = "rederive"
-	mergeBA := merged("B", "A", []string{"B"}, t0.Add(2*time.Minute))
+	mergeBA := at(merged("B", "A", []string{"B"}, 1), t0.Add(2*time.Minute))
 	mergeBA.EventID = "e3"
 	recs := []identity.Record{
 		// Written in an order other than the history's: the query orders.

@@ -18,8 +18,8 @@ const (
 	insertEvents = `INSERT INTO cx_events (tenant, event_id, profile_id, channel, type, name,
  event_time, event_time_ms, received_at, id_types, id_values, traits, properties, context)`
 	insertIdentity = `INSERT INTO cx_identity (tenant, kind, profile_id, from_profile_id, identifier,
- aliases, rule, identifiers, event_id, at, at_ms)`
-	insertAliases = `INSERT INTO cx_profile_aliases (tenant, alias_id, profile_id, version)`
+ aliases, rule, identifiers, event_id, at, at_ms, version)`
+	insertAliases = `INSERT INTO cx_aliases (tenant, alias_id, profile_id, version)`
 )
 
 // InsertEvents writes rs to cx_events as one batch: all rows or, on error,
@@ -51,10 +51,13 @@ func (s *Store) InsertEvents(ctx context.Context, rs []event.Resolved) error {
 }
 
 // InsertIdentity writes recs to cx_identity as one batch (every field of a
-// record, rule and identifiers included) and, for profiles_merged records, one
-// row per alias to cx_profile_aliases as a second batch. Retrying after an
-// error is safe: both tables collapse identical rows and the queries do not
-// depend on the collapse.
+// record, rule, identifiers and version included) and their rows of
+// cx_aliases as a second batch: for a profiles_merged record, each of its
+// aliases -> the surviving profile; for a profile_created record, the
+// profile -> itself (it is a profile of its own, again if an unmerge revived
+// it); each at the record's version. Retrying after an error is safe: both
+// tables collapse identical rows and the queries do not depend on the
+// collapse.
 func (s *Store) InsertIdentity(ctx context.Context, recs []identity.Record) error {
 	if len(recs) == 0 {
 		return nil
@@ -64,16 +67,14 @@ func (s *Store) InsertIdentity(ctx context.Context, recs []identity.Record) erro
 		if err := CheckRecord(rec); err != nil {
 			return fmt.Errorf("insert identity record of event %s: %w", rec.EventID, err)
 		}
-		if rec.Kind == identity.KindMerged {
-			aliases += len(rec.Aliases)
-		}
+		aliases += len(aliasRows(rec))
 	}
 	err := s.sendBatch(ctx, "cx_identity", insertIdentity, len(recs), func(b driver.Batch) error {
 		for _, rec := range recs {
 			at := rec.At.UTC()
 			if err := b.Append(rec.Tenant, string(rec.Kind), rec.ProfileID, rec.FromProfileID,
 				rec.Identifier, nonNil(rec.Aliases), rec.Rule, nonNil(rec.Identifiers),
-				rec.EventID, at, at.UnixMilli()); err != nil {
+				rec.EventID, at, at.UnixMilli(), uint64(rec.Version)); err != nil {
 				return fmt.Errorf("append identity record of event %s: %w", rec.EventID, err)
 			}
 		}
@@ -82,20 +83,28 @@ func (s *Store) InsertIdentity(ctx context.Context, recs []identity.Record) erro
 	if err != nil || aliases == 0 {
 		return err
 	}
-	return s.sendBatch(ctx, "cx_profile_aliases", insertAliases, aliases, func(b driver.Batch) error {
+	return s.sendBatch(ctx, "cx_aliases", insertAliases, aliases, func(b driver.Batch) error {
 		for _, rec := range recs {
-			if rec.Kind != identity.KindMerged {
-				continue
-			}
-			version := uint64(rec.At.UnixMilli()) // CheckRecord: At >= 1970
-			for _, alias := range rec.Aliases {
-				if err := b.Append(rec.Tenant, alias, rec.ProfileID, version); err != nil {
+			for _, alias := range aliasRows(rec) {
+				if err := b.Append(rec.Tenant, alias, rec.ProfileID, uint64(rec.Version)); err != nil {
 					return fmt.Errorf("append alias of event %s: %w", rec.EventID, err)
 				}
 			}
 		}
 		return nil
 	})
+}
+
+// aliasRows returns the ids a record forwards to its profile_id in
+// cx_aliases: a merge's aliases, or a created profile itself.
+func aliasRows(rec identity.Record) []string {
+	switch rec.Kind {
+	case identity.KindMerged:
+		return rec.Aliases
+	case identity.KindCreated:
+		return []string{rec.ProfileID}
+	}
+	return nil
 }
 
 // nonNil returns s, or an empty slice for nil: an Array column needs a

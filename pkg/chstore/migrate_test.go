@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
 	"github.com/cxstream/cxstream/pkg/testenv"
 	"github.com/cxstream/cxstream/schemas"
@@ -33,8 +34,9 @@ func TestMigrationsEmbedded(t *testing.T) {
 			t.Errorf("migration %d is %s: versions must run 1, 2, 3 ... without gaps", i, m.File)
 		}
 		stmts := SplitStatements(m.SQL)
-		if len(stmts) == 0 {
-			t.Errorf("%s has no statement", m.File)
+		if len(stmts) == 0 && !strings.HasPrefix(m.SQL, "-- Retired") {
+			// A later migration may retire one (0003); it says so first.
+			t.Errorf("%s has no statement and does not start with \"-- Retired\"", m.File)
 		}
 		for _, s := range stmts {
 			// The common subset of 18.16 and current ClickHouse.
@@ -170,6 +172,9 @@ func TestCreateIfNotExists(t *testing.T) {
 		}
 	}
 }
+
+// dropTable matches a migration's DROP TABLE and captures the table.
+var dropTable = regexp.MustCompile("(?is)^DROP\\s+TABLE\\s+(?:IF\\s+EXISTS\\s+)?`?(\\w+)`?")
 
 // concurrentRunners is how many processes the concurrency tests start at
 // once, each with its own connection pool.
@@ -317,18 +322,31 @@ func checkConcurrentMigration(t *testing.T, cfg Config, ms []Migration, want map
 	}
 	defer s.Close()
 
+	tables := map[string]string{} // table -> the file that created it, or "" once dropped
 	for _, m := range ms {
 		for _, stmt := range SplitStatements(m.SQL) {
 			if c := createIfNotExists.FindStringIndex(stmt); c != nil {
-				table := strings.Trim(strings.Fields(stmt[c[1]:])[0], "`(")
-				var n uint64
-				if err := s.conn.QueryRow(ctx, "SELECT count() FROM system.tables WHERE database = currentDatabase() AND name = ?", table).Scan(&n); err != nil {
-					t.Fatal(err)
-				}
-				if n != 1 {
-					t.Errorf("%s: table %s is missing", m.File, table)
-				}
+				tables[strings.Trim(strings.Fields(stmt[c[1]:])[0], "`(")] = m.File
 			}
+			if d := dropTable.FindStringSubmatch(stmt); d != nil {
+				tables[d[1]] = ""
+			}
+		}
+	}
+	for table, file := range tables {
+		var n uint64
+		if err := s.conn.QueryRow(ctx, "SELECT count() FROM system.tables WHERE database = currentDatabase() AND name = ?", table).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		switch {
+		case file != "" && n != 1:
+			t.Errorf("%s: table %s is missing", file, table)
+		case file == "" && n != 0:
+			t.Errorf("table %s is there, though a migration drops it", table)
+		}
+	}
+	for _, m := range ms {
+		for _, stmt := range SplitStatements(m.SQL) {
 			add, err := parseAlter(stmt)
 			if err != nil {
 				t.Fatal(err)
@@ -439,4 +457,68 @@ func schemaOf(t *testing.T, s *Store) map[string]string {
 		t.Fatal(err)
 	}
 	return schema
+}
+
+// releasedAliases is 0003 as databases migrated before 0007 ran it.
+const releasedAliases = `CREATE TABLE IF NOT EXISTS cx_profile_aliases
+(
+    tenant      String,
+    alias_id    String,
+    profile_id  String,
+    version     UInt64,
+    inserted_at DateTime('UTC') DEFAULT now()
+)
+ENGINE = ReplacingMergeTree(version)
+PARTITION BY tuple()
+ORDER BY (tenant, alias_id)`
+
+// A database of an earlier release (0001-0006 applied, 0003 with its table,
+// aliases versioned by event time) upgraded by 0007: cx_aliases is filled
+// from the snapshots, so an id an unmerge revived is no alias, while its old
+// row said it was; the old table is gone.
+func TestIntegrationMigrateUpgradesAliases(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	s := openEmptyStore(t)
+	ms := embeddedMigrations(t)
+	released := slices.Clone(ms[:6])
+	released[2].SQL = releasedAliases
+	if _, err := s.migrate(ctx, released); err != nil {
+		t.Fatal(err)
+	}
+	// B was merged into A at 10:00 (state version 3), then revived by an
+	// unmerge (version 4); C merged into A (version 5). The old table only
+	// knew the merges.
+	for _, row := range [][]any{{"t1", "B", "A", uint64(t0.UnixMilli())}, {"t1", "C", "A", uint64(t0.UnixMilli() + 1)}} {
+		if err := s.sendBatch(ctx, "cx_profile_aliases", "INSERT INTO cx_profile_aliases (tenant, alias_id, profile_id, version)", 1,
+			func(b driver.Batch) error { return b.Append(row...) }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	insertEach(t, s,
+		snap("A", 1), snap("B", 2), mergedSnap("B", "A", 3), snap("A", 3),
+		snap("B", 4), snap("A", 4), mergedSnap("C", "A", 5), snap("A", 5), snap("D", 6))
+	applied, err := s.Migrate(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{ms[6].File}; !slices.Equal(applied, want) {
+		t.Fatalf("applied %v, want %v", applied, want)
+	}
+	for profile, want := range map[string][]string{"A": {"A", "C"}, "B": {"B"}, "D": {"D"}} {
+		got, err := s.profileIDs(ctx, "t1", profile)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("after the upgrade profile %s covers %v, want %v", profile, got, want)
+		}
+	}
+	var n uint64
+	if err := s.conn.QueryRow(ctx, "SELECT count() FROM system.tables WHERE database = currentDatabase() AND name = 'cx_profile_aliases'").Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if n != 0 {
+		t.Error("cx_profile_aliases is still there after 0007")
+	}
 }

@@ -2,7 +2,7 @@
 // migrations of schemas/clickhouse, writes resolved events, identity records
 // and profile snapshots in batches, and answers timeline and identity-history
 // queries that take in the events and records of merged-away profiles through
-// cx_profile_aliases, and queries for the latest snapshot of profiles.
+// cx_aliases, and queries for the latest snapshot of profiles.
 //
 // Everything runs on ClickHouse 18.16 (Debian's package) as well as current
 // releases, over the native protocol with clickhouse-go v2. Query arguments

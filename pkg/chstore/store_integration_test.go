@@ -32,9 +32,24 @@ func resolved(id, profile, channel string, typ event.Type, offset time.Duration)
 	}}
 }
 
-func merged(from, into string, aliases []string, at time.Time) identity.Record {
+// merged is a profiles_merged record of tenant t1 at version v; its event
+// time is v minutes after t0 unless a test changes it.
+func merged(from, into string, aliases []string, v int64) identity.Record {
 	return identity.Record{Kind: identity.KindMerged, Tenant: "t1", ProfileID: into, FromProfileID: from,
-		Aliases: aliases, EventID: "merge-" + from + "-" + into, At: at}
+		Aliases: aliases, EventID: "merge-" + from + "-" + into, At: t0.Add(time.Duration(v) * time.Minute), Version: v}
+}
+
+// created is a profile_created record of tenant t1 at version v, with the
+// event time at.
+func created(profile, rule string, at time.Time, v int64) identity.Record {
+	return identity.Record{Kind: identity.KindCreated, Tenant: "t1", ProfileID: profile, Rule: rule,
+		EventID: "create-" + profile, At: at, Version: v}
+}
+
+// at returns rec with its event time set.
+func at(rec identity.Record, t time.Time) identity.Record {
+	rec.At = t
+	return rec
 }
 
 func TestIntegrationMigrateIsIdempotent(t *testing.T) {
@@ -91,7 +106,7 @@ func TestIntegrationTimeline(t *testing.T) {
 	if err := s.InsertIdentity(ctx, []identity.Record{
 		{Kind: identity.KindCreated, Tenant: "t1", ProfileID: "A", EventID: "e1", At: t0},
 		{Kind: identity.KindLinked, Tenant: "t1", ProfileID: "A", Identifier: "email:e1@example.com", EventID: "e1", At: t0},
-		merged("B", "A", []string{"B"}, t0.Add(5*time.Minute)),
+		at(merged("B", "A", []string{"B"}, 1), t0.Add(5*time.Minute)),
 	}); err != nil {
 		t.Fatalf("insert identity: %v", err)
 	}
@@ -206,7 +221,7 @@ func TestIntegrationTimelinePagination(t *testing.T) {
 	if err := s.InsertEvents(ctx, evs[:10]); err != nil { // duplicates
 		t.Fatal(err)
 	}
-	if err := s.InsertIdentity(ctx, []identity.Record{merged("B", "A", []string{"B"}, t0)}); err != nil {
+	if err := s.InsertIdentity(ctx, []identity.Record{at(merged("B", "A", []string{"B"}, 1), t0)}); err != nil {
 		t.Fatal(err)
 	}
 	for _, limit := range []int{1, 4, 7, 25, 100} {
@@ -257,45 +272,74 @@ func TestIntegrationAliasVersions(t *testing.T) {
 		{
 			name: "survivor merged again: ids merged earlier follow",
 			records: []identity.Record{
-				merged("B", "A", []string{"B"}, t0.Add(time.Minute)),
-				merged("A", "C", []string{"A", "B"}, t0.Add(2*time.Minute)),
+				merged("B", "A", []string{"B"}, 1),
+				merged("A", "C", []string{"A", "B"}, 2),
 			},
 			timelines: map[string][]string{"C": {"A", "B", "C"}, "A": {"A"}},
 		},
 		{
-			name: "merges recorded out of event-time order are followed as a chain",
+			name: "a late event's merge: the version decides, not the event time",
 			records: []identity.Record{
-				merged("B", "A", []string{"B"}, t0.Add(2*time.Minute)),
-				// A late event, older than the first merge, merges A into C;
-				// B's highest version still points at A, and A at C.
-				merged("A", "C", []string{"A", "B"}, t0.Add(time.Minute)),
+				at(merged("B", "A", []string{"B"}, 1), t0.Add(2*time.Minute)),
+				// A late event, older than the first merge, merges A (and B
+				// with it) into C after it.
+				at(merged("A", "C", []string{"A", "B"}, 2), t0.Add(time.Minute)),
 			},
-			timelines: map[string][]string{"C": {"A", "B", "C"}},
+			timelines: map[string][]string{"C": {"A", "B", "C"}, "A": {"A"}},
+		},
+		{
+			name: "an unmerge revives a merged-away id",
+			records: []identity.Record{
+				created("A", "", t0, 1),
+				created("B", "", t0.Add(time.Minute), 2),
+				merged("B", "A", []string{"B"}, 3),
+				// The revival is dated at B's creating event, before the
+				// merge; its version is higher.
+				created("B", "unmerge", t0.Add(time.Minute), 4),
+			},
+			timelines: map[string][]string{"A": {"A"}, "B": {"B"}},
+		},
+		{
+			name: "a revived id merged again forwards again",
+			records: []identity.Record{
+				merged("B", "A", []string{"B"}, 1),
+				created("B", "unmerge", t0, 2),
+				merged("B", "D", []string{"B"}, 3),
+			},
+			timelines: map[string][]string{"A": {"A"}, "B": {"B"}, "D": {"B", "D"}},
 		},
 		{
 			name: "later version re-points an alias",
 			records: []identity.Record{
-				merged("B", "A", []string{"B"}, t0.Add(time.Minute)),
-				merged("B", "D", []string{"B"}, t0.Add(3*time.Minute)),
+				merged("B", "A", []string{"B"}, 1),
+				merged("B", "D", []string{"B"}, 3),
 			},
 			timelines: map[string][]string{"A": {"A"}, "D": {"B", "D"}},
-		},
-		{
-			name: "equal versions: the smallest profile id wins",
-			records: []identity.Record{
-				merged("B", "D", []string{"B"}, t0.Add(time.Minute)),
-				merged("B", "A", []string{"B"}, t0.Add(time.Minute)),
-			},
-			timelines: map[string][]string{"A": {"A", "B"}, "D": {"D"}},
 		},
 		{
 			name: "replayed older record does not win",
 			records: []identity.Record{
-				merged("B", "A", []string{"B"}, t0.Add(time.Minute)),
-				merged("B", "D", []string{"B"}, t0.Add(3*time.Minute)),
-				merged("B", "A", []string{"B"}, t0.Add(time.Minute)),
+				merged("B", "A", []string{"B"}, 1),
+				merged("B", "D", []string{"B"}, 3),
+				merged("B", "A", []string{"B"}, 1),
 			},
 			timelines: map[string][]string{"A": {"A"}, "D": {"B", "D"}},
+		},
+		{
+			name: "records of earlier releases (version 0): the smallest profile id wins",
+			records: []identity.Record{
+				merged("B", "D", []string{"B"}, 0),
+				merged("B", "A", []string{"B"}, 0),
+			},
+			timelines: map[string][]string{"A": {"A", "B"}, "D": {"D"}},
+		},
+		{
+			name: "records of earlier releases (version 0): chains are followed",
+			records: []identity.Record{
+				merged("B", "A", []string{"B"}, 0),
+				merged("A", "C", []string{"A"}, 0),
+			},
+			timelines: map[string][]string{"C": {"A", "B", "C"}},
 		},
 	}
 	for _, tt := range tests {
@@ -335,9 +379,9 @@ func TestIntegrationInsertIdentityRows(t *testing.T) {
 	s := openTestStore(t)
 	ctx := context.Background()
 	recs := []identity.Record{
-		{Kind: identity.KindCreated, Tenant: "t1", ProfileID: "A", EventID: "e1", At: t0},
-		{Kind: identity.KindLinked, Tenant: "t1", ProfileID: "A", Identifier: "email:x@example.com", EventID: "e1", At: t0},
-		merged("B", "A", []string{"B", "Z"}, t0.Add(1500*time.Millisecond)),
+		created("A", "", t0, 1),
+		{Kind: identity.KindLinked, Tenant: "t1", ProfileID: "A", Identifier: "email:x@example.com", EventID: "create-A", At: t0, Version: 1},
+		at(merged("B", "A", []string{"B", "Z"}, 2), t0.Add(1500*time.Millisecond)),
 	}
 	if err := s.InsertIdentity(ctx, recs); err != nil {
 		t.Fatal(err)
@@ -359,11 +403,33 @@ func TestIntegrationInsertIdentityRows(t *testing.T) {
 	if !slices.Equal(aliases, []string{"B", "Z"}) || atMS != t0.Add(1500*time.Millisecond).UnixMilli() {
 		t.Errorf("merge row = %v at %d", aliases, atMS)
 	}
-	if err := s.conn.QueryRow(ctx, "SELECT count() FROM cx_profile_aliases WHERE profile_id = ?", "A").Scan(&n); err != nil {
+	var version uint64
+	if err := s.conn.QueryRow(ctx, "SELECT version FROM cx_identity WHERE kind = ?", "profiles_merged").Scan(&version); err != nil {
 		t.Fatal(err)
 	}
-	if n != 2 {
-		t.Errorf("cx_profile_aliases has %d rows into A, want 2 (B, Z)", n)
+	if version != 2 {
+		t.Errorf("merge row has version %d, want the record's 2", version)
+	}
+	rows, err := s.conn.Query(ctx, "SELECT alias_id, version FROM cx_aliases WHERE profile_id = ? ORDER BY alias_id", "A")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var got []string
+	for rows.Next() {
+		var (
+			alias string
+			v     uint64
+		)
+		if err := rows.Scan(&alias, &v); err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, fmt.Sprintf("%s@%d", alias, v))
+	}
+	// A's own row from its creation, and one per alias of the merge; a
+	// link writes none.
+	if want := []string{"A@1", "B@2", "Z@2"}; !slices.Equal(got, want) {
+		t.Errorf("cx_aliases rows into A = %v, want %v", got, want)
 	}
 }
 

@@ -208,3 +208,18 @@ func (s *Store) CountEvents(ctx context.Context, tenant string) (uint64, error) 
 	}
 	return n, nil
 }
+
+// MaxVersion returns the highest version among the tenant's identity
+// records and profile snapshots, 0 if there are none: a rebuilt graph must
+// continue above it (redisstore.Store.RaiseVersion).
+func (s *Store) MaxVersion(ctx context.Context, tenant string) (int64, error) {
+	var top uint64
+	for _, table := range []string{"cx_identity", "cx_profile_snapshots"} {
+		var v uint64
+		if err := s.conn.QueryRow(ctx, "SELECT max(version) FROM "+table+" WHERE tenant = ?", tenant).Scan(&v); err != nil {
+			return 0, fmt.Errorf("highest version of tenant %s in %s: %w", tenant, table, err)
+		}
+		top = max(top, v)
+	}
+	return int64(top), nil
+}

@@ -58,8 +58,9 @@ type Record struct {
 	ProfileID string `json:"profile_id"`
 	// FromProfileID is the merged-away profile (KindMerged).
 	FromProfileID string `json:"from_profile_id,omitempty"`
-	// Identifier is "type:value" (KindLinked, and the identifiers that caused
-	// a merge are the event's; see EventID).
+	// Identifier is "type:value": the identifier linked, moved, unlinked,
+	// dropped (KindBlocked) or cut. A merge names its event's identifiers in
+	// Identifiers instead.
 	Identifier string `json:"identifier,omitempty"`
 	// Aliases lists every profile id that now forwards to ProfileID because
 	// of this merge: FromProfileID and the ids merged into it earlier.
@@ -69,11 +70,23 @@ type Record struct {
 	// writes (moves, unlinks, merges, creations, links), why it ran:
 	// "rederive" (a late event) or "unmerge".
 	Rule string `json:"rule,omitempty"`
-	// Identifiers are the event's identifiers, strongest first (KindBlocked),
+	// Identifiers are the event's identifiers, strongest first (KindBlocked,
+	// and KindMerged when an event merged two profiles: the identifiers that
+	// joined them are among these; a merge by a re-derivation has none),
 	// or those a cut identifier may never share a profile with (KindCut).
 	Identifiers []string `json:"identifiers,omitempty"`
 	// EventID is the event that caused the change.
 	EventID string `json:"event_id"`
 	// At is the event time of that event.
 	At time.Time `json:"at"`
+	// Version orders changes as they were made: every change takes the
+	// tenant's next version, the records of one resolver call (a batch, an
+	// unmerge) in the order they were made, and the profile states the call
+	// touched the one after (their "_v", the version on cx.profiles). At
+	// orders records by when their events happened, Version by when the graph
+	// changed: the current target of a merged-away id is that of its
+	// highest-version record, even after an unmerge or a late event. A
+	// replayed record keeps its version. Records written before versions
+	// existed have 0.
+	Version int64 `json:"version,omitempty"`
 }

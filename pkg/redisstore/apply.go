@@ -104,12 +104,13 @@ type luaRecord struct {
 	A   list[string]  `json:"a"`
 	E   string        `json:"e"`
 	T   int64         `json:"t"`
+	V   int64         `json:"v"`
 }
 
 func (r luaRecord) record(tenant string) identity.Record {
 	return identity.Record{
 		Kind: r.K, Tenant: tenant, ProfileID: r.P, FromProfileID: r.F, Identifier: r.I,
-		Rule: r.R, Identifiers: r.IDs, Aliases: r.A, EventID: r.E, At: time.UnixMilli(r.T).UTC(),
+		Rule: r.R, Identifiers: r.IDs, Aliases: r.A, EventID: r.E, At: time.UnixMilli(r.T).UTC(), Version: r.V,
 	}
 }
 

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/cxstream/cxstream/pkg/event"
 	"github.com/cxstream/cxstream/pkg/identity"
 	"github.com/cxstream/cxstream/pkg/profile"
@@ -44,6 +46,31 @@ func (s *Store) Graph(ctx context.Context, tenant string) (map[string]string, er
 		return nil, fmt.Errorf("read identifier index of tenant %s: %w", tenant, err)
 	}
 	return out, nil
+}
+
+// raiseVersion sets the version counter of a tenant's meta hash (KEYS[1])
+// to ARGV[1] unless it is higher already, and returns the counter.
+var raiseVersion = redis.NewScript(`
+local v = tonumber(redis.call('HGET', KEYS[1], 'version') or '0')
+if v < tonumber(ARGV[1]) then
+  redis.call('HSET', KEYS[1], 'version', ARGV[1])
+  return tonumber(ARGV[1])
+end
+return v`)
+
+// RaiseVersion makes the tenant's versions continue above atLeast: the
+// counter is set to atLeast unless it is higher already, and the counter is
+// returned. A graph rebuilt after Redis lost the counter must give its
+// changes versions above every version already published (records in
+// cx_identity and cx_aliases, states in cx_profile_snapshots and on
+// cx.profiles): readers keep the highest version and would ignore lower
+// ones.
+func (s *Store) RaiseVersion(ctx context.Context, tenant string, atLeast int64) (int64, error) {
+	v, err := raiseVersion.Run(ctx, s.rdb, []string{prefix(tenant) + "meta"}, atLeast).Int64()
+	if err != nil {
+		return 0, fmt.Errorf("raise version counter of tenant %s: %w", tenant, err)
+	}
+	return v, nil
 }
 
 // tenantKeys are keys every tenant that ever applied an event (or got cuts)

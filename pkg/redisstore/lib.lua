@@ -412,22 +412,35 @@ end
 
 local function record(r) records[#records + 1] = r end
 
--- touchedstates stamps every touched profile that still exists with the
--- tenant's next state version (_v: one more per call that changes
--- profiles, so of two states of a profile the higher version is the newer,
--- whichever resolver wrote it) and returns their states, and those of the
--- profiles in shown (unchanged, with the version they have), as HGETALL
--- lists.
+-- touchedstates numbers the changes of this call from the tenant's version
+-- counter and returns the states of the touched profiles that still exist,
+-- and those of the profiles in shown (unchanged, with the version they
+-- have), as HGETALL lists. The records this call made (those without a
+-- version yet) take the next versions (v) in the order they were made; the
+-- touched profiles are all stamped with the one after (_v). So of two
+-- records, or two states of a profile, the one with the higher version was
+-- made later, whatever their event times and whichever resolver made them;
+-- and a call's profile states are newer than the records that explain them.
 local shown = {}
 local function touchedstates()
-  local out = {}
-  local version = false
+  local out, live = {}, {}
   for id in pairs(touched) do
-    local k = P .. 'p:' .. id
-    local f = redis.call('HGETALL', k)
+    local f = redis.call('HGETALL', P .. 'p:' .. id)
     if #f > 0 then
-      version = version or redis.call('HINCRBY', META, 'version', 1)
-      redis.call('HSET', k, '_v', version)
+      out[id] = f
+      live[#live + 1] = id
+    end
+  end
+  local fresh = {}
+  for _, r in ipairs(records) do
+    if r.v == nil then fresh[#fresh + 1] = r end
+  end
+  if #fresh > 0 or #live > 0 then
+    local version = redis.call('HINCRBY', META, 'version', #fresh + 1)
+    for i, r in ipairs(fresh) do r.v = version - #fresh - 1 + i end
+    for _, id in ipairs(live) do
+      local f = out[id]
+      redis.call('HSET', P .. 'p:' .. id, '_v', version)
       local at = false
       for j = 1, #f, 2 do
         if f[j] == '_v' then at = j end
@@ -436,7 +449,6 @@ local function touchedstates()
         f[#f + 1] = '_v'
         f[#f + 1] = tostring(version)
       end
-      out[id] = f
     end
   end
   for id in pairs(shown) do
@@ -480,7 +492,7 @@ local function merge(w, l, ev)
   redis.call('HINCRBY', META, 'profiles', -1)
   redis.call('HINCRBY', META, 'merges', 1)
   touched[l] = nil
-  record({ k = 'profiles_merged', p = w, f = l, a = aliases, e = ev.e, t = ev.t })
+  record({ k = 'profiles_merged', p = w, f = l, a = aliases, ids = ev.ids, e = ev.e, t = ev.t })
 end
 
 -- apply resolves a new edge against the live graph, in arrival order. It is

@@ -16,7 +16,7 @@
 --          already applied: the recorded outcome is returned again so the
 --          caller can republish it) or "old" (applied and committed long
 --          ago: nothing to do)
---    "id": [identity records],  {k, p, f, i, r, ids, a, e, t}
+--    "id": [identity records],  {k, p, f, i, r, ids, a, e, t, v}
 --    "p": {profile_id: [field, value, ...]},  state of every touched profile
 --    "x": number of components re-derived}
 
@@ -31,6 +31,9 @@ for src, first in pairs(batch.first) do
   wm[src] = tonumber(redis.call('HGET', P .. 'wm', src) or '-1')
 end
 local advanced = {}
+-- Outcomes are stored once the call's version is known (touchedstates), so
+-- that a replay returns the records with the version they first had.
+local outbox = {}
 
 for n, ev in ipairs(batch.events) do
   local src = ev.s
@@ -43,7 +46,10 @@ for n, ev in ipairs(batch.events) do
       local id = live(rec.p)
       results[n] = { 'replay', id }
       shown[id] = true
-      for _, r in ipairs(rec.id) do records[#records + 1] = r end
+      for _, r in ipairs(rec.id) do
+        r.v = r.v or 0 -- stored before records had versions: not this call's
+        records[#records + 1] = r
+      end
     else
       results[n] = { 'old', '' }
     end
@@ -83,12 +89,17 @@ for n, ev in ipairs(batch.events) do
     local recs = {}
     for j = first + 1, #records do recs[#recs + 1] = records[j] end
     -- Empty lists encode as {} in cjson; "id" is read back leniently.
-    redis.call('ZADD', P .. 'ob:' .. src, ev.o, cjson.encode({ o = ev.o, p = pid, id = recs }))
+    outbox[#outbox + 1] = { src, ev.o, { o = ev.o, p = pid, id = recs } }
   end
+end
+
+local states = touchedstates()
+for _, o in ipairs(outbox) do
+  redis.call('ZADD', P .. 'ob:' .. o[1], o[2], cjson.encode(o[3]))
 end
 
 for src in pairs(advanced) do
   redis.call('HSET', P .. 'wm', src, wm[src])
 end
 
-return cjson.encode({ r = results, id = records, p = touchedstates(), x = rederived })
+return cjson.encode({ r = results, id = records, p = states, x = rederived })

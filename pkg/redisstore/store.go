@@ -158,19 +158,22 @@ type Stats struct {
 	// Profiles is the number of live profiles, Merges how many profiles
 	// were merged away, Identifiers how many identifiers are known.
 	Profiles, Merges, Identifiers int64
+	// Version is the last version the tenant gave an identity record or a
+	// profile state.
+	Version int64
 }
 
 // TenantStats reads a tenant's counters in one round trip.
 func (s *Store) TenantStats(ctx context.Context, tenant string) (Stats, error) {
 	p := prefix(tenant)
 	pipe := s.rdb.Pipeline()
-	meta := pipe.HMGet(ctx, p+"meta", "profiles", "merges")
+	meta := pipe.HMGet(ctx, p+"meta", "profiles", "merges", "version")
 	ids := pipe.HLen(ctx, p+"idx")
 	if _, err := pipe.Exec(ctx); err != nil {
 		return Stats{}, fmt.Errorf("read tenant stats: %w", err)
 	}
 	st := Stats{Identifiers: ids.Val()}
-	for i, dst := range []*int64{&st.Profiles, &st.Merges} {
+	for i, dst := range []*int64{&st.Profiles, &st.Merges, &st.Version} {
 		if v, ok := meta.Val()[i].(string); ok {
 			*dst, _ = strconv.ParseInt(v, 10, 64)
 		}

@@ -3,6 +3,8 @@ package redisstore_test
 import (
 	"context"
 	"fmt"
+	"reflect"
+	"strconv"
 	"testing"
 	"time"
 
@@ -76,13 +78,27 @@ func TestIntegrationCrossChannelJourneyIsOneProfile(t *testing.T) {
 		t.Errorf("survivor = %s, want the oldest profile (created by e1)", survivor)
 	}
 	merges := 0
+	version, _ := strconv.ParseInt(res.Profiles[survivor][profile.FieldVersion], 10, 64)
+	if version == 0 {
+		t.Fatalf("survivor's state has no version: %v", res.Profiles[survivor])
+	}
+	var last int64
+	wantIDs := fmt.Sprint(item("cx.interactions/0", 1, bridge).Identifiers)
 	for _, r := range res.Records {
 		if r.Kind == identity.KindMerged {
 			merges++
 			if r.ProfileID != survivor || r.EventID != "e4" {
 				t.Errorf("merge record %+v: want survivor %s caused by e4", r, survivor)
 			}
+			if got := fmt.Sprint(r.Identifiers); got != wantIDs {
+				t.Errorf("merge record names identifiers %s, want the event's %s", got, wantIDs)
+			}
 		}
+		if r.Version <= last || r.Version >= version {
+			t.Errorf("%s record has version %d: want above the previous record's %d and below the call's state version %d",
+				r.Kind, r.Version, last, version)
+		}
+		last = r.Version
 	}
 	if merges != 2 {
 		t.Errorf("got %d merge records, want 2", merges)
@@ -133,8 +149,8 @@ func TestIntegrationRedeliveryIsExactlyOnce(t *testing.T) {
 			t.Errorf("item %d: got %+v, want replay of %+v", i, o, first.Outcomes[i])
 		}
 	}
-	if len(again.Records) != len(first.Records) {
-		t.Errorf("replay returned %d identity records, want the %d recorded", len(again.Records), len(first.Records))
+	if !reflect.DeepEqual(again.Records, first.Records) {
+		t.Errorf("replay returned other identity records than recorded (versions included):\n got %+v\nwant %+v", again.Records, first.Records)
 	}
 	for id, st := range again.Profiles {
 		if fmt.Sprint(st) != fmt.Sprint(before[id]) {
@@ -217,5 +233,88 @@ func TestIntegrationDedupWindow(t *testing.T) {
 	apply(s, 4, "c", t0.Add(2*time.Hour)) // pushes "a" out of the one-hour window
 	if got := apply(s, 5, "a", t0); got != redisstore.StatusApplied {
 		t.Errorf("retry beyond the window: %s, want ok (the window is the bound)", got)
+	}
+}
+
+// TestIntegrationUnmergeRecordsComeAfterTheMerge: an unmerge revives the
+// merged-away profile with a profile_created record at its creating event's
+// old time, earlier than the merge's; its version is what says it is newer.
+func TestIntegrationUnmergeRecordsComeAfterTheMerge(t *testing.T) {
+	s, tenant := newStore(t)
+	ctx := context.Background()
+	t0 := time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
+	merged, err := s.Apply(ctx, tenant, []redisstore.Item{
+		item("in/0", 0, ev(t, tenant, "a", "web", t0, "anonymous_id:anon-1")),
+		item("in/0", 1, ev(t, tenant, "b", "email", t0.Add(time.Hour), "email:b@example.com")),
+		item("in/0", 2, ev(t, tenant, "c", "web", t0.Add(2*time.Hour), "anonymous_id:anon-1", "email:b@example.com")),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, b := identity.CandidateID(tenant, "a"), identity.CandidateID(tenant, "b")
+	var merge identity.Record
+	for _, r := range merged.Records {
+		if r.Kind == identity.KindMerged {
+			merge = r
+		}
+	}
+	if merge.ProfileID != a || merge.FromProfileID != b || merge.Version == 0 {
+		t.Fatalf("merge record = %+v, want %s merged into %s with a version", merge, b, a)
+	}
+	sp, err := s.Unmerge(ctx, tenant, a, event.Identifier{Type: "email", Value: "b@example.com"}, t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sp.ProfileID != b {
+		t.Fatalf("unmerge left the identifier in %q, want it back in %s", sp.ProfileID, b)
+	}
+	var revived bool
+	for _, r := range sp.Records {
+		if r.Version <= merge.Version {
+			t.Errorf("unmerge's %s record has version %d, not above the merge's %d", r.Kind, r.Version, merge.Version)
+		}
+		if r.Kind == identity.KindCreated && r.ProfileID == b {
+			revived = true
+			if !r.At.Before(merge.At) {
+				t.Errorf("revival at %v: want the creating event's time, before the merge at %v", r.At, merge.At)
+			}
+		}
+	}
+	if !revived {
+		t.Errorf("no profile_created record revives %s: %+v", b, sp.Records)
+	}
+}
+
+// TestIntegrationRaiseVersion: after a rebuild raises the counter, new
+// changes are numbered above it; a lower floor changes nothing.
+func TestIntegrationRaiseVersion(t *testing.T) {
+	s, tenant := newStore(t)
+	ctx := context.Background()
+	for _, c := range []struct{ floor, want int64 }{{100, 100}, {50, 100}, {101, 101}} {
+		got, err := s.RaiseVersion(ctx, tenant, c.floor)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got != c.want {
+			t.Errorf("RaiseVersion(%d) = %d, want %d", c.floor, got, c.want)
+		}
+	}
+	res, err := s.Apply(ctx, tenant, []redisstore.Item{
+		item("in/0", 0, ev(t, tenant, "a", "web", time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC), "anonymous_id:anon-raise")),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range res.Records {
+		if r.Version <= 101 {
+			t.Errorf("%s record has version %d after the counter was raised to 101", r.Kind, r.Version)
+		}
+	}
+	st, err := s.TenantStats(ctx, tenant)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := int64(101 + len(res.Records) + 1); st.Version != want {
+		t.Errorf("counter = %d after %d records and one state stamp, want %d", st.Version, len(res.Records), want)
 	}
 }

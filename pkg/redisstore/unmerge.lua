@@ -64,4 +64,5 @@ end
 for a in pairs(changed) do
   redis.call('HSET', P .. 'cut', a, cjson.encode(cutcache[a]))
 end
-return cjson.encode({ p = now, id = records, pr = touchedstates() })
+local states = touchedstates()
+return cjson.encode({ p = now, id = records, pr = states })

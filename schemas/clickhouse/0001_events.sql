@@ -1,6 +1,6 @@
 -- cx_events: the cross-channel timeline, one row per resolved event as it left
 -- the resolver (cx.timeline). Rows are never rewritten: a later merge
--- re-attributes them at query time through cx_profile_aliases.
+-- re-attributes them at query time through cx_aliases (0007).
 --
 -- Times: event_time and received_at are DateTime('UTC') (whole seconds, the
 -- partition and sort column); event_time_ms is the full event time in Unix
