@@ -36,6 +36,11 @@ type Profile struct {
 	// MergedFrom lists the profile ids merged into this one; they still
 	// resolve to it.
 	MergedFrom []string `json:"merged_from"`
+	// Segments lists the segments (docs/segments.md) the customer is in as
+	// of AsOf, sorted. Render leaves it empty: membership depends on the
+	// configured segments, and the resolver, which evaluates them, fills it
+	// in (the Profile API shows the membership last published).
+	Segments []string `json:"segments"`
 	// Provenance says where each stamped value came from, keyed by its path
 	// in this document ("traits.plan", "psychographic.nps"); only when
 	// asked for.
@@ -169,6 +174,7 @@ func (m *Model) Render(tenant, id string, s State, meta Meta) *Profile {
 			LifetimeValue: map[string]float64{}, Currency: m.cfg.Currency.Reporting},
 		Psychographic: Psychographic{Preferences: map[string]json.RawMessage{}, Consent: map[string]bool{}},
 		MergedFrom:    []string{},
+		Segments:      []string{},
 	}
 	if meta.Provenance {
 		p.Provenance = map[string]Source{}
@@ -458,6 +464,33 @@ func (m *Model) derive(p *Profile) {
 	}
 	rfm.Segment = strconv.Itoa(rfm.Recency*100 + rfm.Frequency*10 + rfm.Monetary)
 	p.Derived.RFM = rfm
+}
+
+// LifecycleChangeAfter returns when p's lifecycle stage may change next
+// with the passage of time alone (no new event): the earliest moment after
+// p.AsOf at which one of the thresholds of LifecycleConfig passes, or the
+// zero time if none is ahead (no events, or churned already). The stage is
+// the same at every moment before it. Stages compare spans with ">", so
+// the moment is one millisecond past the threshold.
+func (m *Model) LifecycleChangeAfter(p *Profile) time.Time {
+	b := p.Behavioral
+	if b.Events == 0 {
+		return time.Time{}
+	}
+	l := m.cfg.Lifecycle
+	day := 24 * time.Hour
+	var next time.Time
+	for _, t := range []time.Time{
+		b.FirstSeen.Add(time.Duration(l.NewDays) * day),   // new -> active
+		b.LastSeen.Add(time.Duration(l.ActiveDays) * day), // -> at_risk
+		b.LastSeen.Add(time.Duration(l.ChurnDays) * day),  // -> churned
+	} {
+		t = t.Add(time.Millisecond)
+		if t.After(p.AsOf) && (next.IsZero() || t.Before(next)) {
+			next = t
+		}
+	}
+	return next
 }
 
 // bucket places x among four ascending bounds: 1 below bounds[0] (or at

@@ -101,6 +101,11 @@ func (s *Store) DeleteTenant(ctx context.Context, tenant string) (int, error) {
 	if !event.ValidTenant(tenant) {
 		return 0, fmt.Errorf("delete tenant: %q is not a valid tenant name (%s)", tenant, event.TenantRule)
 	}
+	// The tenant's entry in the global timer index goes too (it names no
+	// key of the tenant, so the scan below does not find it).
+	if err := s.rdb.ZRem(ctx, TimerIndexKey, tenant).Err(); err != nil {
+		return 0, fmt.Errorf("delete tenant %s from the timer index: %w", tenant, err)
+	}
 	deleted := 0
 	batch := make([]string, 0, 500)
 	flush := func() error {

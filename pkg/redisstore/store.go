@@ -23,6 +23,10 @@ var (
 	resolveLua string
 	//go:embed unmerge.lua
 	unmergeLua string
+	//go:embed timers.lua
+	timersLua string
+	//go:embed activate.lua
+	activateLua string
 )
 
 // ErrNotFound is returned by look-ups of unknown profiles and identifiers.
@@ -42,6 +46,9 @@ type Store struct {
 	policy  *identity.Policy
 	model   *profile.Model
 	rules   string // the policy as the script's argument
+
+	// The activation outbox and timers (activation.go, timers.go).
+	activate, claim, ack *redis.Script
 }
 
 // New connects to Redis and checks that it answers. Resolution follows
@@ -81,6 +88,11 @@ func New(ctx context.Context, cfg Config, policy *identity.Policy, model *profil
 		policy:  policy,
 		model:   model,
 		rules:   rules,
+
+		// timers.lua is a library: claim and ack are one line each.
+		activate: redis.NewScript(timersLua + "\n" + activateLua),
+		claim:    redis.NewScript(timersLua + "\nreturn claim()"),
+		ack:      redis.NewScript(timersLua + "\nreturn ack()"),
 	}, nil
 }
 

@@ -1,0 +1,108 @@
+-- activate.lua: record one batch's segment membership and lifecycle of a
+-- tenant's profiles, enqueue the transitions into the timer outbox (leased
+-- to the caller, who publishes and acks them), and schedule timers, all
+-- atomically (after timers.lua, which documents the timer keys).
+--
+-- ARGV[2]  the call as JSON:
+--   {"now": unix ms, "exp": lease expiry of the enqueued transitions, ms,
+--    "in": [{"p": profile id, "v": state version,
+--            "s": [segment, ...] sorted, "l": lifecycle stage,
+--            "r": true for a time-driven re-evaluation,
+--            "n": next re-evaluation, ms (0: none),
+--            "t": when the transitions happened, ms}],
+--    "tm": [{"id": timer id, "d": due ms, "m": "set"|"max"|"nx"}]}
+-- ARGV[3..] the payloads of "tm", in order
+--
+-- Keys (P = ARGV[1]), besides the timers:
+--   P.."act"  hash  profile id -> {"v": version, "s": [segments], "l":
+--                   lifecycle, "r": re-evaluations at v that changed
+--                   something (left out when 0)}: the membership whose
+--                   transitions were last enqueued
+--
+-- An input applies if nothing is stored for its profile, or its version is
+-- newer, or (r) it is a re-evaluation at the stored version or newer;
+-- otherwise it is stale or a replay and changes nothing. An applied input
+-- enqueues "tr:<pid>:<ver>:<kind>:<segment or stage>" for each segment
+-- left (sorted), each segment entered (sorted), and a changed lifecycle
+-- stage, where <ver> is the version, followed by ".<r>" for the r-th
+-- re-evaluation at that version that changed something. A profile seen for
+-- the first time enters all its segments and changes stage from "" (if it
+-- has one). Its "eval:<pid>" timer is set to n, or dropped if n is 0.
+--
+-- Returns {id, value, id, value, ...}: the enqueued transitions.
+
+local A = cjson.decode(ARGV[2])
+local ACT = P .. 'act'
+local out = {}
+
+local function jstr(s) return cjson.encode(s) end
+local function jnum(n) return string.format('%d', n) end
+
+local function set(list)
+  local s = {}
+  for _, x in ipairs(list) do s[x] = true end
+  return s
+end
+
+-- encodeact writes an "act" entry; numbers are formatted here, as cjson
+-- rounds them to 14 digits.
+local function encodeact(v, segs, l, r)
+  local q = {}
+  for i, s in ipairs(segs) do q[i] = jstr(s) end
+  local t = '{"v":' .. jnum(v) .. ',"s":[' .. table.concat(q, ',') .. '],"l":' .. jstr(l)
+  if r > 0 then t = t .. ',"r":' .. jnum(r) end
+  return t .. '}'
+end
+
+for _, x in ipairs(A['in']) do
+  local raw = redis.call('HGET', ACT, x.p)
+  local old = raw and cjson.decode(raw)
+  local applies = not old or x.v > old.v or (x.r and x.v >= old.v)
+  if applies then
+    local ts = {} -- {kind, segment or stage, payload fields after profile_id}
+    local head = '{"kind":'
+    local common = ',"profile_id":' .. jstr(x.p) .. ',"version":' .. jnum(x.v)
+    local at = ',"at":' .. jnum(x.t) .. '}'
+    local was, is = {}, set(x.s)
+    if old then
+      was = set(old.s)
+      for _, s in ipairs(old.s) do
+        if not is[s] then ts[#ts + 1] = { 'segment.exited', s, ',"segment":' .. jstr(s) } end
+      end
+    end
+    for _, s in ipairs(x.s) do
+      if not was[s] then ts[#ts + 1] = { 'segment.entered', s, ',"segment":' .. jstr(s) } end
+    end
+    local from = old and old.l or ''
+    if from ~= x.l then
+      ts[#ts + 1] = { 'lifecycle.changed', x.l, ',"from":' .. jstr(from) .. ',"to":' .. jstr(x.l) }
+    end
+    local r = 0
+    if old and old.v == x.v then
+      r = old.r or 0
+      if #ts > 0 then r = r + 1 end
+    end
+    local ver = jnum(x.v)
+    if r > 0 then ver = ver .. '.' .. jnum(r) end
+    for _, t in ipairs(ts) do
+      local id = 'tr:' .. x.p .. ':' .. ver .. ':' .. t[1] .. ':' .. t[2]
+      local v = enqueue(id, x.t, A.exp, head .. jstr(t[1]) .. common .. t[3] .. at)
+      if v then
+        out[#out + 1] = id
+        out[#out + 1] = v
+      end
+    end
+    redis.call('HSET', ACT, x.p, encodeact(x.v, x.s, x.l, r))
+    if x.n ~= 0 then
+      schedule('eval:' .. x.p, x.n, '{"kind":"eval","profile_id":' .. jstr(x.p) .. '}', 'set')
+    else
+      unschedule('eval:' .. x.p)
+    end
+  end
+end
+
+for i, t in ipairs(A.tm) do
+  schedule(t.id, t.d, ARGV[2 + i], t.m)
+end
+
+return out
