@@ -38,8 +38,9 @@ type Profile struct {
 	MergedFrom []string `json:"merged_from"`
 	// Segments lists the segments (docs/segments.md) the customer is in as
 	// of AsOf, sorted. Render leaves it empty: membership depends on the
-	// configured segments, and the resolver, which evaluates them, fills it
-	// in (the Profile API shows the membership last published).
+	// configured segments (pkg/segment, which renders cannot import), so
+	// whoever evaluates them fills it in. Nothing does yet (issue 8): it is
+	// always empty for now.
 	Segments []string `json:"segments"`
 	// Provenance says where each stamped value came from, keyed by its path
 	// in this document ("traits.plan", "psychographic.nps"); only when
