@@ -23,7 +23,9 @@ import (
 	"github.com/cxstream/cxstream/pkg/kafkaio"
 	"github.com/cxstream/cxstream/pkg/profile"
 	"github.com/cxstream/cxstream/pkg/redisstore"
+	"github.com/cxstream/cxstream/pkg/segment"
 	"github.com/cxstream/cxstream/pkg/telemetry"
+	"github.com/cxstream/cxstream/pkg/trigger"
 )
 
 // Config is the whole configuration of a cxstream process: the YAML file
@@ -36,6 +38,11 @@ type Config struct {
 	Identity   identity.Rules    `yaml:"identity"`
 	// Profile says which events feed which profile fields.
 	Profile profile.Config `yaml:"profile"`
+	// Segments are the segments profiles are evaluated against
+	// (docs/segments.md); the defaults are segment.Default().
+	Segments []segment.Spec `yaml:"segments"`
+	// Triggers are the rules of cx.triggers (pkg/trigger).
+	Triggers trigger.Config `yaml:"triggers"`
 	// Limits bound every event, whichever way it enters.
 	Limits    event.Limits     `yaml:"limits"`
 	Collector collect.Config   `yaml:"collector"`
@@ -53,6 +60,8 @@ func Default() Config {
 		ClickHouse: chstore.Default(),
 		Identity:   identity.DefaultRules(),
 		Profile:    profile.DefaultConfig(),
+		Segments:   segment.Default(),
+		Triggers:   trigger.Default(),
 		Limits:     event.DefaultLimits(),
 		Collector:  collect.Default(),
 		Resolver:   resolve.Default(),
@@ -118,5 +127,6 @@ func Load(path string, getenv func(string) string) (Config, error) {
 func (c Config) Validate() error {
 	_, profileErr := c.Profile.Compile()
 	return errors.Join(c.Kafka.Validate(), c.Redis.Validate(), c.ClickHouse.Validate(), c.Identity.Validate(),
-		profileErr, c.Collector.Validate(), c.Resolver.Validate(), c.Sink.Validate(), c.API.Validate(), c.Telemetry.Validate())
+		profileErr, segment.Validate(c.Segments), c.Triggers.WithOrderEvents(c.Profile.Orders.Events).Validate(),
+		c.Collector.Validate(), c.Resolver.Validate(), c.Sink.Validate(), c.API.Validate(), c.Telemetry.Validate())
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/cxstream/cxstream/pkg/chstore"
 	"github.com/cxstream/cxstream/pkg/kafkaio"
 	"github.com/cxstream/cxstream/pkg/redisstore"
+	"github.com/cxstream/cxstream/pkg/segment"
 	"github.com/cxstream/cxstream/pkg/telemetry"
 )
 
@@ -70,6 +71,14 @@ func Run(ctx context.Context, cfg Config, stages []string, log *slog.Logger, reg
 		log.Info("clickhouse schema ready", "applied", applied)
 	}
 
+	var act *resolve.Activator
+	if rs != nil {
+		var err error
+		if act, err = NewActivator(cfg, rs, reg); err != nil {
+			return err
+		}
+	}
+
 	type runner interface{ Run(context.Context) error }
 	var runners []runner
 	for _, s := range stages {
@@ -83,7 +92,10 @@ func Run(ctx context.Context, cfg Config, stages []string, log *slog.Logger, reg
 			defer w.Close()
 			r, err = collect.New(cfg.Collector, cfg.Identity, cfg.Kafka.Topics, w, log.With("stage", s), reg)
 		case StageResolver:
-			r, err = resolve.New(cfg.Resolver, cfg.Kafka, cfg.Identity, rs.Model(), rs, log.With("stage", s), reg)
+			var res *resolve.Resolver
+			if res, err = resolve.New(cfg.Resolver, cfg.Kafka, cfg.Identity, rs.Model(), rs, log.With("stage", s), reg); err == nil {
+				r = res.WithActivation(act)
+			}
 		case StageSink:
 			r, err = sink.New(cfg.Sink, cfg.Kafka, ch, log.With("stage", s), reg)
 		case StageAPI:
@@ -91,8 +103,8 @@ func Run(ctx context.Context, cfg Config, stages []string, log *slog.Logger, reg
 			defer w.Close()
 			var a *api.API
 			if a, err = api.New(cfg.API, rs, ch, rs.Model(), log.With("stage", s), reg); err == nil {
-				r = a.WithSplitter(&resolve.Splitter{Store: rs, Writer: w,
-					Announcer: resolve.Announcer{Topics: cfg.Kafka.Topics, Model: rs.Model()}})
+				r = a.WithSegments(act.Segments()).WithSplitter(&resolve.Splitter{Store: rs, Writer: w,
+					Announcer: resolve.Announcer{Topics: cfg.Kafka.Topics, Model: rs.Model()}, Activator: act})
 			}
 		default:
 			err = fmt.Errorf("unknown stage %q (want one of %v)", s, AllStages)
@@ -144,6 +156,16 @@ func waitFor(ctx context.Context, log *slog.Logger, name string, connect func(co
 		case <-time.After(time.Second):
 		}
 	}
+}
+
+// NewActivator compiles the configured segments and trigger rules into
+// the activator that resolvers and unmerges share; reg may be nil.
+func NewActivator(cfg Config, rs *redisstore.Store, reg prometheus.Registerer) (*resolve.Activator, error) {
+	segs, err := segment.Compile(cfg.Segments)
+	if err != nil {
+		return nil, err
+	}
+	return resolve.NewActivator(segs, cfg.Triggers, rs.Model(), rs, cfg.Kafka.Topics.Triggers, cfg.Resolver.Timers, reg)
 }
 
 // OpenRedis connects to the configured Redis with the configured identity

@@ -208,13 +208,14 @@ func triggerSamples(t *testing.T) []*trigger.Trigger {
 	}
 	var out []*trigger.Trigger
 	out = append(out,
-		trigger.SegmentChange{Name: "vip_at_risk", Description: "derived.lifecycle = at_risk"}.Trigger(p, true, "marketing", at),
-		trigger.SegmentChange{Name: "vip_at_risk"}.Trigger(p, false, "", at))
-	lc, ok := trigger.LifecycleChange{From: "active", To: "at_risk"}.Trigger(cfg.Lifecycle, p, at)
+		trigger.SegmentChange{Name: "vip_at_risk", Description: "derived.lifecycle = at_risk"}.Trigger(p, true, "marketing", at, 0),
+		trigger.SegmentChange{Name: "vip_at_risk"}.Trigger(p, false, "", at, 0),
+		trigger.SegmentChange{Name: "vip", MergedInto: "9f1c2d3e-4b5a-5c6d-8e7f-0a1b2c3d4e5f"}.Trigger(p, false, "", at, 1))
+	lc, ok := trigger.LifecycleChange{From: "active", To: "at_risk"}.Trigger(cfg.Lifecycle, p, at, 0)
 	if !ok {
 		t.Fatal("no lifecycle trigger")
 	}
-	first, _ := trigger.LifecycleChange{To: "new"}.Trigger(cfg.Lifecycle, p, at)
+	first, _ := trigger.LifecycleChange{To: "new"}.Trigger(cfg.Lifecycle, p, at, 0)
 	out = append(out, lc, first)
 	for _, props := range []string{
 		`{"product_id":"p1","name":"Runner","price":89.9,"quantity":2,"currency":"eur","cart_id":"c1"}`,
@@ -288,10 +289,11 @@ func TestTriggersMatchTheSchema(t *testing.T) {
 func TestTriggerSchemaRejects(t *testing.T) {
 	root := loadTriggerSchema(t)
 	samples := triggerSamples(t)
-	cart := samples[4]
-	if cart.Type != trigger.TypeCartAbandoned {
-		t.Fatalf("sample 4 is %s", cart.Type)
+	i := slices.IndexFunc(samples, func(tr *trigger.Trigger) bool { return tr.Type == trigger.TypeCartAbandoned })
+	if i < 0 {
+		t.Fatal("no cart.abandoned sample")
 	}
+	cart := samples[i]
 	for name, change := range map[string]func(v map[string]any){
 		"no trigger_id":        func(v map[string]any) { delete(v, "trigger_id") },
 		"trigger_id not uuid":  func(v map[string]any) { v["trigger_id"] = "x" },

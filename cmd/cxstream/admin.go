@@ -118,10 +118,14 @@ func unmerge(ctx context.Context, cfg pipeline.Config, tenant, ref, identifier s
 	if err != nil {
 		return fmt.Errorf("profile %s: %w", ref, err)
 	}
+	act, err := pipeline.NewActivator(cfg, rs, nil)
+	if err != nil {
+		return err
+	}
 	w := kafkaio.NewWriter(cfg.Kafka)
 	defer w.Close()
 	sp, err := (&resolve.Splitter{Store: rs, Writer: w,
-		Announcer: resolve.Announcer{Topics: cfg.Kafka.Topics, Model: rs.Model()}}).Unmerge(ctx, tenant, pid, id)
+		Announcer: resolve.Announcer{Topics: cfg.Kafka.Topics, Model: rs.Model()}, Activator: act}).Unmerge(ctx, tenant, pid, id)
 	if sp == nil {
 		return fmt.Errorf("unmerge %s from %s: %w", identifier, pid, err)
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/cxstream/cxstream/pkg/event"
 	"github.com/cxstream/cxstream/pkg/profile"
 	"github.com/cxstream/cxstream/pkg/redisstore"
+	"github.com/cxstream/cxstream/pkg/segment"
 	"github.com/cxstream/cxstream/pkg/telemetry"
 )
 
@@ -47,6 +48,7 @@ type API struct {
 	timelines Timelines
 	splitter  Splitter
 	model     *profile.Model
+	segments  *segment.Set
 	log       *slog.Logger
 	requests  *prometheus.CounterVec
 }
@@ -65,6 +67,13 @@ func New(cfg Config, profiles Profiles, timelines Timelines, model *profile.Mode
 		reg.MustRegister(a.requests)
 	}
 	return a, nil
+}
+
+// WithSegments makes GET /v1/profiles/{ref} list the segments the profile
+// is in as of the request (without it, segments is empty).
+func (a *API) WithSegments(s *segment.Set) *API {
+	a.segments = s
+	return a
 }
 
 // WithSplitter enables POST /v1/profiles/{ref}/unmerge for admin tokens.
@@ -131,7 +140,13 @@ func (a *API) getProfile(w http.ResponseWriter, r *http.Request, tenant string) 
 	if err != nil {
 		return writeError(w, http.StatusBadRequest, err.Error())
 	}
-	return writeJSON(w, http.StatusOK, a.model.Render(tenant, id, st, profile.Meta{AsOf: time.Now(), Provenance: prov}))
+	p := a.model.Render(tenant, id, st, profile.Meta{AsOf: time.Now(), Provenance: prov})
+	if a.segments != nil {
+		if p.Segments, _ = a.segments.Evaluate(p, p.AsOf); p.Segments == nil {
+			p.Segments = []string{}
+		}
+	}
+	return writeJSON(w, http.StatusOK, p)
 }
 
 func (a *API) getEvents(w http.ResponseWriter, r *http.Request, tenant string) int {

@@ -28,32 +28,47 @@ type Announcer struct {
 	Now func() time.Time
 }
 
-// Messages returns one cx.identity message per record (key: its profile id,
-// or the identifier if it has none), a {"merged_into", "version"} value on
-// cx.profiles for every id a merge forwarded (once, with where it forwards
-// after the call), and the rendered state of every profile. Every cx.profiles message carries the tenant and the
-// version in headers (kafkaio.HeaderTenant, kafkaio.HeaderVersion).
-func (a Announcer) Messages(tenant string, recs []identity.Record, profiles map[string]profile.State) ([]kafka.Message, error) {
+// Render renders the states of one call's profiles as of now, sorted by
+// id. Their segments are left empty for the caller to evaluate
+// (Activator.Evaluate) before Messages announces them.
+func (a Announcer) Render(tenant string, states map[string]profile.State) []*profile.Profile {
 	now := time.Now
 	if a.Now != nil {
 		now = a.Now
 	}
 	asOf := now()
+	ids := make([]string, 0, len(states))
+	for id := range states {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	out := make([]*profile.Profile, len(ids))
+	for i, id := range ids {
+		out[i] = a.Model.Render(tenant, id, states[id], profile.Meta{AsOf: asOf})
+	}
+	return out
+}
+
+// Messages returns one cx.identity message per record (key: its profile id,
+// or the identifier if it has none), a {"merged_into", "version"} value on
+// cx.profiles for every id a merge forwarded (once, with where it forwards
+// after the call), and the profiles as rendered (Render) by the same call.
+// Every cx.profiles message carries the tenant and the version in headers
+// (kafkaio.HeaderTenant, kafkaio.HeaderVersion).
+func (a Announcer) Messages(tenant string, recs []identity.Record, profiles []*profile.Profile) ([]kafka.Message, error) {
 	// The script stamps every profile it touched in one call with the same
 	// version; a merged-away id's last word carries it too.
 	var version int64
-	for _, st := range profiles {
-		if v, _ := strconv.ParseInt(st[profile.FieldVersion], 10, 64); v > version {
-			version = v
-		}
+	live := make(map[string]bool, len(profiles))
+	for _, p := range profiles {
+		version = max(version, p.Version)
+		live[p.ProfileID] = true
 	}
 	headers := func(v int64) []kafka.Header {
 		return []kafka.Header{{Key: kafkaio.HeaderTenant, Value: []byte(tenant)},
 			{Key: kafkaio.HeaderVersion, Value: []byte(strconv.FormatInt(v, 10))}}
 	}
 	var out []kafka.Message
-	into := map[string]string{} // merged-away id -> where it forwards after the call
-	var aliases []string
 	for _, rec := range recs {
 		v, err := json.Marshal(rec)
 		if err != nil {
@@ -64,21 +79,49 @@ func (a Announcer) Messages(tenant string, recs []identity.Record, profiles map[
 			key = rec.Identifier
 		}
 		out = append(out, kafka.Message{Topic: a.Topics.Identity, Key: []byte(key), Value: v})
-		if rec.Kind == identity.KindMerged {
-			for _, alias := range rec.Aliases {
-				if _, ok := into[alias]; !ok {
-					aliases = append(aliases, alias)
-				}
-				into[alias] = rec.ProfileID // a later merge in the call wins
-			}
-		}
 	}
 	// One message per key and call: an id merged twice in one call (a chain
 	// A -> B -> C) gets its final target only, and an id that is live after
 	// the call (a re-derivation kept it) gets its state only, so no two
 	// messages of one key share a version.
+	for _, m := range mergedAway(recs, live) {
+		v, _ := json.Marshal(profile.Merged{MergedInto: m.into, Version: version})
+		out = append(out, kafka.Message{Topic: a.Topics.Profiles, Key: []byte(m.alias), Value: v, Headers: headers(version)})
+	}
+	for _, p := range profiles {
+		v, err := json.Marshal(p)
+		if err != nil {
+			return nil, fmt.Errorf("encode profile: %w", err)
+		}
+		out = append(out, kafka.Message{Topic: a.Topics.Profiles, Key: []byte(p.ProfileID), Value: v, Headers: headers(p.Version)})
+	}
+	return out, nil
+}
+
+// merge is an id a call merged away, and the live profile it forwards to
+// after the call.
+type merge struct{ alias, into string }
+
+// mergedAway lists the ids the records merged away that are not live
+// after the call, in the order they were first merged, each with the end
+// of the call's own chain of merges (A -> B -> C gives A and B into C).
+func mergedAway(recs []identity.Record, live map[string]bool) []merge {
+	into := map[string]string{} // merged-away id -> where it forwards after the call
+	var aliases []string
+	for _, rec := range recs {
+		if rec.Kind != identity.KindMerged {
+			continue
+		}
+		for _, alias := range rec.Aliases {
+			if _, ok := into[alias]; !ok {
+				aliases = append(aliases, alias)
+			}
+			into[alias] = rec.ProfileID // a later merge in the call wins
+		}
+	}
+	var out []merge
 	for _, alias := range aliases {
-		if _, live := profiles[alias]; live {
+		if live[alias] {
 			continue
 		}
 		target := into[alias]
@@ -89,23 +132,9 @@ func (a Announcer) Messages(tenant string, recs []identity.Record, profiles map[
 			}
 			target = next
 		}
-		v, _ := json.Marshal(profile.Merged{MergedInto: target, Version: version})
-		out = append(out, kafka.Message{Topic: a.Topics.Profiles, Key: []byte(alias), Value: v, Headers: headers(version)})
+		out = append(out, merge{alias, target})
 	}
-	ids := make([]string, 0, len(profiles))
-	for id := range profiles {
-		ids = append(ids, id)
-	}
-	slices.Sort(ids)
-	for _, id := range ids {
-		p := a.Model.Render(tenant, id, profiles[id], profile.Meta{AsOf: asOf})
-		v, err := json.Marshal(p)
-		if err != nil {
-			return nil, fmt.Errorf("encode profile: %w", err)
-		}
-		out = append(out, kafka.Message{Topic: a.Topics.Profiles, Key: []byte(id), Value: v, Headers: headers(p.Version)})
-	}
-	return out, nil
+	return out
 }
 
 // Splitter carries out unmerges: it splits in Redis, then announces the
@@ -114,6 +143,9 @@ type Splitter struct {
 	Store     *redisstore.Store
 	Writer    *kafka.Writer
 	Announcer Announcer
+	// Activator, if set, evaluates the split profiles' segments and
+	// publishes their triggers (the revived profile enters its segments).
+	Activator *Activator
 }
 
 // Unmerge takes identifier id out of its profile (profileID, if not empty,
@@ -125,12 +157,28 @@ func (s *Splitter) Unmerge(ctx context.Context, tenant, profileID string, id eve
 	if err != nil {
 		return nil, err
 	}
-	msgs, err := s.Announcer.Messages(tenant, sp.Records, sp.Profiles)
+	profiles := s.Announcer.Render(tenant, sp.Profiles)
+	var act Activation
+	if s.Activator != nil {
+		if act, err = s.Activator.Activate(ctx, Change{Tenant: tenant, Profiles: profiles, Records: sp.Records}); err != nil {
+			return sp, errors.Join(ErrNotAnnounced, err)
+		}
+	}
+	msgs, err := s.Announcer.Messages(tenant, sp.Records, profiles)
 	if err != nil {
 		return sp, err
 	}
+	msgs = append(msgs, act.Messages...)
 	if err := s.Writer.WriteMessages(ctx, msgs...); err != nil {
 		return sp, errors.Join(ErrNotAnnounced, err)
+	}
+	if s.Activator != nil {
+		s.Activator.Published(act.Messages)
+		// Unacked, the transitions are published again by a timer loop
+		// when their lease runs out.
+		if err := s.Activator.Ack(ctx, tenant, act.Done); err != nil {
+			return sp, err
+		}
 	}
 	return sp, nil
 }

@@ -25,7 +25,7 @@ func TestAnnouncerOneMessagePerKey(t *testing.T) {
 		"C": {profile.FieldEvents: "3", profile.FieldVersion: "7"},
 		"D": {profile.FieldEvents: "1", profile.FieldVersion: "7"}, // kept alive by a later re-derivation
 	}
-	msgs, err := a.Messages("acme", recs, states)
+	msgs, err := a.Messages("acme", recs, a.Render("acme", states))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,8 +1,11 @@
 // Package resolve is the resolver stage: a consumer-group member on
 // cx.interactions that, per batch, validates the events, resolves and folds
-// them in one atomic Redis call per tenant (pkg/redisstore), publishes the
-// results to cx.timeline, cx.profiles and cx.identity, and only then commits
-// the batch's offsets. Invalid events go to cx.deadletter with the reason.
+// them in one atomic Redis call per tenant (pkg/redisstore), evaluates the
+// touched profiles' segments and the events' triggers (Activator), publishes
+// the results to cx.timeline, cx.profiles, cx.identity and cx.triggers, and
+// only then commits the batch's offsets. Invalid events go to cx.deadletter
+// with the reason. Each resolver also runs the timer loop that fires due
+// carts and follow-ups and re-evaluates segments as time passes.
 //
 // Resolvers are stateless: run as many as the topic has partitions.
 package resolve
@@ -26,6 +29,9 @@ type Config struct {
 	BatchWait time.Duration `yaml:"batch_wait"`
 	// RetryMax caps the backoff while Redis or Kafka are unavailable.
 	RetryMax time.Duration `yaml:"retry_max"`
+	// Timers tunes the loop that fires due carts, follow-ups and segment
+	// re-evaluations (see Activator).
+	Timers TimerConfig `yaml:"timers"`
 	// Limits bounds what an event may contain (shared with the collector).
 	Limits event.Limits `yaml:"-"`
 }
@@ -37,6 +43,7 @@ func Default() Config {
 		BatchSize: 1000,
 		BatchWait: 20 * time.Millisecond,
 		RetryMax:  5 * time.Second,
+		Timers:    DefaultTimers(),
 		Limits:    event.DefaultLimits(),
 	}
 }
@@ -53,5 +60,6 @@ func (c Config) Validate() error {
 	if c.BatchWait <= 0 || c.RetryMax <= 0 {
 		errs = append(errs, errors.New("resolver.batch_wait and resolver.retry_max must be positive durations"))
 	}
+	errs = append(errs, c.Timers.Validate())
 	return errors.Join(errs...)
 }

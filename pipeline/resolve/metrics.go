@@ -60,3 +60,31 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	}
 	return m
 }
+
+type activationMetrics struct {
+	triggers   *prometheus.CounterVec
+	suppressed *prometheus.CounterVec
+	delay      *prometheus.HistogramVec
+}
+
+func newActivationMetrics(reg prometheus.Registerer) *activationMetrics {
+	m := &activationMetrics{
+		triggers: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "cxstream_triggers_published_total",
+			Help: "Triggers published on cx.triggers, by type.",
+		}, []string{"type"}),
+		suppressed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "cxstream_triggers_suppressed_total",
+			Help: "Triggers not published, by type and reason: consent (the customer opted out of the purpose), late (older than triggers.max_lateness), cancelled (an order closed the cart), gone (the profile was deleted), rule_removed, malformed (a timer payload this version cannot read; sent to the dead-letter topic).",
+		}, []string{"type", "reason"}),
+		delay: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "cxstream_timer_delay_seconds",
+			Help:    "How long after it was due a timer was claimed, by kind (cart, follow_up, eval, transition: one redelivered after its publisher's lease ran out).",
+			Buckets: prometheus.ExponentialBuckets(0.05, 2, 14),
+		}, []string{"kind"}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.triggers, m.suppressed, m.delay)
+	}
+	return m
+}

@@ -33,6 +33,7 @@ type Resolver struct {
 	policy *identity.Policy
 	model  *profile.Model
 	ann    Announcer
+	act    *Activator // nil: no segments, triggers or timers
 	store  Store
 	log    *slog.Logger
 	m      *metrics
@@ -52,6 +53,13 @@ func New(cfg Config, kcfg kafkaio.Config, rules identity.Rules, model *profile.M
 	return r, nil
 }
 
+// WithActivation makes the resolver evaluate segments, publish triggers on
+// cx.triggers and run the timer loop (see Activator).
+func (r *Resolver) WithActivation(a *Activator) *Resolver {
+	r.act = a
+	return r
+}
+
 // Run consumes cx.interactions until ctx ends. A batch that has been fetched
 // is always finished (resolved, published, committed) before Run returns, so
 // a shutdown never leaves work for the next owner except what a crash would.
@@ -61,6 +69,13 @@ func (r *Resolver) Run(ctx context.Context) error {
 	defer reader.Close()
 	writer := kafkaio.NewWriter(r.kafka)
 	defer writer.Close()
+	if r.act != nil {
+		timers := make(chan error, 1)
+		go func() {
+			timers <- r.act.RunTimers(ctx, writer, r.kafka.Topics.DeadLetter, r.log.With("loop", "timers"))
+		}()
+		defer func() { <-timers }() // before the writer closes
+	}
 	r.log.Info("resolver started", "topic", r.kafka.Topics.Interactions, "group", r.cfg.Group)
 	for {
 		msgs, err := kafkaio.FetchBatch(ctx, reader, r.cfg.BatchSize, r.cfg.BatchWait)
@@ -118,6 +133,11 @@ func (r *Resolver) process(ctx, drain context.Context, w *kafka.Writer, msgs []k
 		r.m.events.WithLabelValues("invalid").Add(float64(invalid))
 		r.m.deadletters.Add(float64(invalid))
 	}
+	type acks struct {
+		tenant string
+		done   []redisstore.Claimed
+	}
+	var toAck []acks
 	for _, tenant := range order {
 		idx := byTenant[tenant]
 		batch := make([]redisstore.Item, len(idx))
@@ -133,16 +153,46 @@ func (r *Resolver) process(ctx, drain context.Context, w *kafka.Writer, msgs []k
 		if err != nil {
 			return err
 		}
-		msgsOut, err := r.outputs(tenant, idx, events, res)
+		profiles := r.ann.Render(tenant, res.Profiles)
+		if r.act != nil {
+			ch := Change{Tenant: tenant, Profiles: profiles, Records: res.Records}
+			for j, i := range idx {
+				if o := res.Outcomes[j]; o.Status == redisstore.StatusApplied || o.Status == redisstore.StatusReplayed {
+					ch.Events = append(ch.Events, events[i])
+					ch.EventProfiles = append(ch.EventProfiles, o.ProfileID)
+				}
+			}
+			var act Activation
+			if err := r.retry(ctx, "activate", func() (err error) {
+				act, err = r.act.Activate(drain, ch)
+				return err
+			}); err != nil {
+				return err
+			}
+			out = append(out, act.Messages...)
+			toAck = append(toAck, acks{tenant, act.Done})
+		}
+		msgsOut, err := r.outputs(tenant, idx, events, res, profiles)
 		if err != nil {
 			return err
 		}
 		out = append(out, msgsOut...)
 	}
-	if len(out) == 0 {
+	if len(out) > 0 {
+		if err := r.retry(ctx, "publish", func() error { return w.WriteMessages(drain, out...) }); err != nil {
+			return err
+		}
+	}
+	if r.act == nil {
 		return nil
 	}
-	return r.retry(ctx, "publish", func() error { return w.WriteMessages(drain, out...) })
+	r.act.Published(out)
+	for _, a := range toAck {
+		if err := r.retry(ctx, "ack", func() error { return r.act.Ack(drain, a.tenant, a.done) }); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // decode parses and validates one message and builds its store item. On an
@@ -186,8 +236,9 @@ func (r *Resolver) decode(msg kafka.Message) (*event.Event, redisstore.Item, err
 }
 
 // outputs builds the cx.timeline, cx.identity and cx.profiles messages of
-// one tenant's batch result. Messages with the same key keep their order.
-func (r *Resolver) outputs(tenant string, idx []int, events []*event.Event, res *redisstore.Result) ([]kafka.Message, error) {
+// one tenant's batch result, whose profiles are rendered. Messages with the
+// same key keep their order.
+func (r *Resolver) outputs(tenant string, idx []int, events []*event.Event, res *redisstore.Result, profiles []*profile.Profile) ([]kafka.Message, error) {
 	t := r.kafka.Topics
 	var out []kafka.Message
 	counts := map[redisstore.Status]int{}
@@ -208,7 +259,7 @@ func (r *Resolver) outputs(tenant string, idx []int, events []*event.Event, res 
 		}
 		out = append(out, kafka.Message{Topic: t.Timeline, Key: []byte(o.ProfileID), Value: v})
 	}
-	msgs, err := r.ann.Messages(tenant, res.Records, res.Profiles)
+	msgs, err := r.ann.Messages(tenant, res.Records, profiles)
 	if err != nil {
 		return nil, err
 	}

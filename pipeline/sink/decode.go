@@ -77,6 +77,7 @@ type profileValue struct {
 	Derived struct {
 		Lifecycle string `json:"lifecycle"`
 	} `json:"derived"`
+	Segments []string `json:"segments"`
 }
 
 // decodeProfile turns a cx.profiles message into its cx_profile_snapshots
@@ -84,7 +85,9 @@ type profileValue struct {
 // tenant's state version in the cx-tenant and cx-version headers; its value
 // is one of:
 //
-//   - a profile document: a state row whose profile column is the value;
+//   - a profile document: a state row whose profile column is the value
+//     and whose segments are the document's (none when it has no
+//     "segments" or null there);
 //   - {"merged_into": id, "version": n}: the id was merged into another;
 //   - none (a tombstone; an empty value counts as one): the profile was
 //     deleted.
@@ -180,6 +183,10 @@ func decodeProfile(m kafka.Message) (chstore.Snapshot, error) {
 		s.Orders, s.LifetimeValue = v.Transactional.Orders, v.Transactional.LifetimeValueReporting
 		s.Currency = v.Transactional.Currency
 		s.Lifecycle, s.Email = v.Derived.Lifecycle, v.Demographic.Email
+		s.Segments = v.Segments
+		if s.Segments == nil { // absent or null: in no segment
+			s.Segments = []string{}
+		}
 		s.Profile = string(m.Value)
 	}
 	if len(errs) == 0 {
@@ -218,6 +225,8 @@ func fieldError(err error) error {
 		want = "a string"
 	case reflect.Struct:
 		want = "an object"
+	case reflect.Slice:
+		want = "an array"
 	}
 	return fmt.Errorf("%s: must be %s, got a JSON %s", te.Field, want, got)
 }

@@ -3,6 +3,8 @@ package sink
 import (
 	"encoding/json"
 	"fmt"
+	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -136,7 +138,7 @@ const profileDoc = `{"profile_id":"0193a5b0-0000-7000-8000-000000000001","tenant
  "transactional":{"orders":2,"items":3,"revenue":{"EUR":120.5},"refunds":1,"refunded":{"EUR":20},"lifetime_value":{"EUR":100.5},"currency":"USD","lifetime_value_reporting":108.54,"average_order_value":54.27,"first_order_at":"2026-03-01T00:00:00Z","last_order_at":"2026-11-01T00:00:00Z"},
  "psychographic":{"interests":["running"]},
  "derived":{"lifecycle":"active","rfm":{"recency":5,"frequency":2,"monetary":3,"segment":"523"}},
- "merged_from":["0193a5b0-0000-7000-8000-000000000002"]}`
+ "merged_from":["0193a5b0-0000-7000-8000-000000000002"],"segments":["recent_detractors","vip_at_risk"]}`
 
 const (
 	docID  = "0193a5b0-0000-7000-8000-000000000001"
@@ -172,13 +174,13 @@ func TestDecodeProfileKinds(t *testing.T) {
 			AsOf:      time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC),
 			FirstSeen: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC), LastSeen: time.Date(2026, 11, 23, 9, 59, 0, 5e8, time.UTC),
 			Events: 12, Orders: 2, LifetimeValue: 108.54, Currency: "USD", Lifecycle: "active", Email: "jane@example.com",
-			Profile: profileDoc,
+			Segments: []string{"recent_detractors", "vip_at_risk"}, Profile: profileDoc,
 		}
 		if !s.AsOf.Equal(want.AsOf) || !s.FirstSeen.Equal(want.FirstSeen) || !s.LastSeen.Equal(want.LastSeen) {
 			t.Errorf("times = %v %v %v, want %v %v %v", s.AsOf, s.FirstSeen, s.LastSeen, want.AsOf, want.FirstSeen, want.LastSeen)
 		}
 		s.AsOf, s.FirstSeen, s.LastSeen = want.AsOf, want.FirstSeen, want.LastSeen
-		if s != want {
+		if !reflect.DeepEqual(s, want) {
 			t.Errorf("snapshot:\n got %+v\nwant %+v", s, want)
 		}
 		if !s.Current() {
@@ -193,8 +195,42 @@ func TestDecodeProfileKinds(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if s.Email != "" || s.Events != 1 || s.Lifecycle != "new" || s.Version != 3 || s.Profile != doc {
+		if s.Email != "" || s.Events != 1 || s.Lifecycle != "new" || s.Version != 3 || s.Profile != doc ||
+			s.Segments == nil || len(s.Segments) != 0 {
 			t.Errorf("snapshot = %+v", s)
+		}
+	})
+	t.Run("segments", func(t *testing.T) {
+		noSegments := strings.Replace(profileDoc, `,"segments":["recent_detractors","vip_at_risk"]`, "", 1)
+		for name, tc := range map[string]struct {
+			doc  string
+			want []string
+		}{
+			"listed":         {profileDoc, []string{"recent_detractors", "vip_at_risk"}},
+			"one":            {strings.Replace(profileDoc, `["recent_detractors","vip_at_risk"]`, `["vip_at_risk"]`, 1), []string{"vip_at_risk"}},
+			"none":           {strings.Replace(profileDoc, `["recent_detractors","vip_at_risk"]`, `[]`, 1), []string{}},
+			"null":           {strings.Replace(profileDoc, `["recent_detractors","vip_at_risk"]`, `null`, 1), []string{}},
+			"absent":         {noSegments, []string{}}, // documents of resolvers before segments
+			"copied as sent": {strings.Replace(profileDoc, `["recent_detractors","vip_at_risk"]`, `["b","a","b"]`, 1), []string{"b", "a", "b"}},
+		} {
+			s, err := decodeProfile(profileMsg(docID, tc.doc, hdrs...))
+			if err != nil {
+				t.Fatalf("%s: %v", name, err)
+			}
+			// A document's segments are never nil: empty means in no
+			// segment.
+			if s.Segments == nil || !slices.Equal(s.Segments, tc.want) {
+				t.Errorf("%s: segments = %#v, want %#v", name, s.Segments, tc.want)
+			}
+			if s.Profile != tc.doc {
+				t.Errorf("%s: the profile column is not the document", name)
+			}
+		}
+		// A merge or a tombstone has no segments, even if a merge carries
+		// some: its summary columns are zero.
+		m, err := decodeProfile(profileMsg(docID, `{"merged_into":"`+intoID+`","version":17,"segments":["vip_at_risk"]}`, hdrs...))
+		if err != nil || len(m.Segments) != 0 || m.MergedInto != intoID {
+			t.Errorf("merge with segments = %+v, %v; want a merge with none", m, err)
 		}
 	})
 	t.Run("merged away", func(t *testing.T) {
@@ -203,7 +239,7 @@ func TestDecodeProfileKinds(t *testing.T) {
 			t.Fatal(err)
 		}
 		want := chstore.Snapshot{Tenant: "acme", ProfileID: docID, Version: 18, AsOf: kafkaTime, MergedInto: intoID}
-		if s != want {
+		if !reflect.DeepEqual(s, want) {
 			t.Errorf("snapshot:\n got %+v\nwant %+v", s, want)
 		}
 	})
@@ -216,7 +252,7 @@ func TestDecodeProfileKinds(t *testing.T) {
 				t.Fatalf("%s value: %v", name, err)
 			}
 			want := chstore.Snapshot{Tenant: "acme", ProfileID: docID, Version: 19, AsOf: kafkaTime, Deleted: true}
-			if s != want {
+			if !reflect.DeepEqual(s, want) {
 				t.Errorf("%s value:\n got %+v\nwant %+v", name, s, want)
 			}
 		}
@@ -256,6 +292,8 @@ func TestDecodeProfileErrors(t *testing.T) {
 		{"negative count", profileMsg(docID, strings.Replace(profileDoc, `"orders":2`, `"orders":-2`, 1), hdrs...), "transactional.orders: must be a non-negative integer, got a JSON number"},
 		{"bad as_of", profileMsg(docID, strings.Replace(profileDoc, `"as_of":"2026-11-23T10:00:00Z"`, `"as_of":"yesterday"`, 1), hdrs...), "as_of: must be an RFC 3339 time"},
 		{"bad first_seen", profileMsg(docID, strings.Replace(profileDoc, `"first_seen":"2026-01-02T03:04:05Z"`, `"first_seen":"2026-01-02"`, 1), hdrs...), "behavioral.first_seen: must be an RFC 3339 time"},
+		{"segments not an array", profileMsg(docID, strings.Replace(profileDoc, `["recent_detractors","vip_at_risk"]`, `"vip_at_risk"`, 1), hdrs...), "segments: must be an array, got a JSON string"},
+		{"segment not a string", profileMsg(docID, strings.Replace(profileDoc, `["recent_detractors","vip_at_risk"]`, `["recent_detractors",7]`, 1), hdrs...), "segments: must be a string, got a JSON number"},
 		{"time not a string", profileMsg(docID, strings.Replace(profileDoc, `"last_seen":"2026-11-23T09:59:00.5Z"`, `"last_seen":1700000000`, 1), hdrs...), "behavioral.last_seen: must be a string, got a JSON number"},
 
 		{"tombstone without tenant", tombstone(kafkaio.HeaderVersion, "5"), "tenant: required (header cx-tenant)"},
@@ -289,7 +327,7 @@ func TestDecodeProfileErrors(t *testing.T) {
 			if strings.Contains(err.Error(), "\n") {
 				t.Errorf("error spans lines (it becomes a header): %q", err)
 			}
-			if s != (chstore.Snapshot{}) {
+			if !reflect.DeepEqual(s, chstore.Snapshot{}) {
 				t.Errorf("decodeProfile returned %+v with its error", s)
 			}
 		})

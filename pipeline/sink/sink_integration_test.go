@@ -125,8 +125,12 @@ func TestIntegrationSinkStoresAndDeadLetters(t *testing.T) {
 	})
 	a, _, err := store.LatestSnapshot(ctx, tenant, "profile-a")
 	if err != nil || a.LifetimeValue != 120.5 || a.Lifecycle != "active" || a.Email != "profile-a@example.com" ||
-		a.Events != 50 || !a.AsOf.Equal(time.Date(2026, 2, 1, 12, 0, 5, 0, time.UTC)) || a.Profile == "" {
+		a.Events != 50 || !a.AsOf.Equal(time.Date(2026, 2, 1, 12, 0, 5, 0, time.UTC)) || a.Profile == "" ||
+		!slices.Equal(a.Segments, []string{"vip"}) {
 		t.Errorf("latest snapshot of profile-a = %+v, %v", a, err)
+	}
+	if d, _, err := store.LatestSnapshot(ctx, tenant, "profile-d"); err != nil || d.Segments == nil || len(d.Segments) != 0 {
+		t.Errorf("latest snapshot of profile-d = %+v, %v; want one in no segment", d, err)
 	}
 	waitFor(t, ctx, "merge and tombstone in ClickHouse", func() (bool, string) {
 		b, _, berr := store.LatestSnapshot(ctx, tenant, "profile-b")
@@ -288,6 +292,10 @@ func jsonMessage(t *testing.T, topic, key string, v any) kafka.Message {
 func profileMessage(t *testing.T, topic, tenant, profile string, version int64, lifecycle string, ltv float64) kafka.Message {
 	t.Helper()
 	at := time.Date(2026, 2, 1, 12, 0, int(version), 0, time.UTC)
+	segments := []string{}
+	if ltv > 100 {
+		segments = append(segments, "vip")
+	}
 	doc := map[string]any{
 		"profile_id": profile, "tenant": tenant, "version": version, "as_of": at,
 		"identifiers": map[string][]string{"email": {profile + "@example.com"}},
@@ -299,6 +307,7 @@ func profileMessage(t *testing.T, topic, tenant, profile string, version int64, 
 			"lifetime_value": map[string]float64{"EUR": ltv}},
 		"derived":     map[string]any{"lifecycle": lifecycle},
 		"merged_from": []string{},
+		"segments":    segments,
 	}
 	return tagged(jsonMessage(t, topic, profile, doc), tenant, version)
 }

@@ -262,12 +262,13 @@ func anRecords() []identity.Record {
 	return recs
 }
 
-// anSnapshot is a profile state of tenant shop.
+// anSnapshot is a profile state of tenant shop, in segments.
 func anSnapshot(profile string, version uint64, asOf time.Time, lifecycle string, lastSeen time.Time,
-	orders uint64, ltv float64, email string) chstore.Snapshot {
+	orders uint64, ltv float64, email string, segments ...string) chstore.Snapshot {
 	return chstore.Snapshot{Tenant: anTenant, ProfileID: profile, Version: version, AsOf: asOf,
 		FirstSeen: anAt(1, 1, 0, 0), LastSeen: lastSeen, Events: 1, Orders: orders, LifetimeValue: ltv,
-		Currency: "USD", Lifecycle: lifecycle, Email: email, Profile: `{"profile_id":"` + profile + `"}`}
+		Currency: "USD", Lifecycle: lifecycle, Email: email, Segments: segments,
+		Profile: `{"profile_id":"` + profile + `"}`}
 }
 
 // anSnapshots are the cx.profiles messages of the population, in no
@@ -276,41 +277,47 @@ func anSnapshots() []chstore.Snapshot {
 	mergedInto := func(profile, into string, version uint64, asOf time.Time) chstore.Snapshot {
 		return chstore.Snapshot{Tenant: anTenant, ProfileID: profile, Version: version, AsOf: asOf, MergedInto: into}
 	}
-	bob := anSnapshot("p-bob", 12, anAt(3, 12, 0, 0), "at_risk", anAt(3, 10, 19, 10), 1, 54, "bob@example.com")
-	gus := anSnapshot("p-gus", 3, anAt(2, 10, 0, 0), "at_risk", anAt(1, 5, 0, 0), 2, 300, "gus@example.com")
+	// Segments: p-bob left store_only when he was seen online; states that
+	// a merge, a deletion or a newer state replaced list segments too, and
+	// so do tenant other's.
+	bob := anSnapshot("p-bob", 12, anAt(3, 12, 0, 0), "at_risk", anAt(3, 10, 19, 10), 1, 54, "bob@example.com",
+		"newsletter_audience", "recent_detractors")
+	gus := anSnapshot("p-gus", 3, anAt(2, 10, 0, 0), "at_risk", anAt(1, 5, 0, 0), 2, 300, "gus@example.com", "lapsed_buyers")
 	gus.FirstSeen = time.Date(2025, 12, 1, 0, 0, 0, 0, time.UTC)
-	other := anSnapshot("p-ann", 50, anAt(3, 20, 0, 0), "at_risk", anAt(1, 1, 0, 0), 9, 999, "x@example.com")
+	other := anSnapshot("p-ann", 50, anAt(3, 20, 0, 0), "at_risk", anAt(1, 1, 0, 0), 9, 999, "x@example.com",
+		"newsletter_audience", "vip_at_risk")
 	other.Tenant = anOther
-	otherLive := anSnapshot("p-eve-web", 51, anAt(3, 20, 0, 0), "active", anAt(3, 19, 0, 0), 0, 0, "")
+	otherLive := anSnapshot("p-eve-web", 51, anAt(3, 20, 0, 0), "active", anAt(3, 19, 0, 0), 0, 0, "", "recent_detractors")
 	otherLive.Tenant = anOther
 	return []chstore.Snapshot{
 		anSnapshot("p-ann", 1, anAt(3, 2, 9, 0), "new", anAt(3, 2, 9, 5), 0, 0, ""),
-		anSnapshot("p-ann-app", 2, anAt(3, 2, 10, 45), "new", anAt(3, 2, 10, 45), 1, 100, "ann@example.com"),
+		anSnapshot("p-ann-app", 2, anAt(3, 2, 10, 45), "new", anAt(3, 2, 10, 45), 1, 100, "ann@example.com", "newsletter_audience"),
 		mergedInto("p-ann-app", "p-ann", 3, anAt(3, 2, 11, 0)),
-		anSnapshot("p-ann", 3, anAt(3, 2, 11, 0), "new", anAt(3, 2, 11, 0), 1, 100, "ann@example.com"),
-		anSnapshot("p-ann", 9, anAt(4, 2, 12, 0), "active", anAt(4, 2, 12, 0), 1, 80, "ann@example.com"),
+		anSnapshot("p-ann", 3, anAt(3, 2, 11, 0), "new", anAt(3, 2, 11, 0), 1, 100, "ann@example.com", "newsletter_audience"),
+		anSnapshot("p-ann", 9, anAt(4, 2, 12, 0), "active", anAt(4, 2, 12, 0), 1, 80, "ann@example.com", "newsletter_audience"),
 
-		anSnapshot("p-bob", 4, anAt(3, 3, 14, 0), "new", anAt(3, 3, 14, 0), 1, 54, "bob@example.com"),
+		anSnapshot("p-bob", 4, anAt(3, 3, 14, 0), "new", anAt(3, 3, 14, 0), 1, 54, "bob@example.com",
+			"newsletter_audience", "store_only"),
 		bob, bob, // redelivered
 
 		anSnapshot("p-cat", 5, anAt(4, 1, 10, 0), "new", anAt(4, 1, 10, 0), 0, 0, ""),
 
 		anSnapshot("p-dan", 6, anAt(3, 1, 12, 0), "new", anAt(3, 1, 12, 0), 0, 0, ""),
-		anSnapshot("p-fam", 7, anAt(3, 5, 9, 30), "new", anAt(3, 5, 9, 30), 1, 40, "family@example.com"),
+		anSnapshot("p-fam", 7, anAt(3, 5, 9, 30), "new", anAt(3, 5, 9, 30), 1, 40, "family@example.com", "newsletter_audience"),
 		mergedInto("p-fam", "p-dan", 8, anAt(3, 6, 10, 0)),
-		anSnapshot("p-dan", 8, anAt(3, 6, 10, 0), "new", anAt(3, 6, 10, 0), 1, 40, "family@example.com"),
+		anSnapshot("p-dan", 8, anAt(3, 6, 10, 0), "new", anAt(3, 6, 10, 0), 1, 40, "family@example.com", "newsletter_audience"),
 		// The unmerge announces both profiles again, p-fam under its old id.
 		anSnapshot("p-dan", 15, anAt(3, 8, 12, 0), "new", anAt(3, 6, 10, 0), 0, 0, ""),
-		anSnapshot("p-fam", 15, anAt(3, 8, 12, 0), "active", anAt(3, 5, 9, 30), 1, 40, "family@example.com"),
-		anSnapshot("p-dan", 20, anAt(3, 20, 18, 5), "active", anAt(3, 20, 18, 5), 1, 25, ""),
+		anSnapshot("p-fam", 15, anAt(3, 8, 12, 0), "active", anAt(3, 5, 9, 30), 1, 40, "family@example.com", "newsletter_audience"),
+		anSnapshot("p-dan", 20, anAt(3, 20, 18, 5), "active", anAt(3, 20, 18, 5), 1, 25, "", "recent_detractors"),
 
 		anSnapshot("p-eve", 10, anAt(3, 2, 9, 0), "new", anAt(2, 27, 18, 0), 0, 0, "eve@example.com"),
 		mergedInto("p-eve-app", "p-eve-web", 10, anAt(3, 12, 10, 0)),
 		mergedInto("p-eve-app", "p-eve", 11, anAt(3, 12, 10, 0)),
 		mergedInto("p-eve-web", "p-eve", 11, anAt(3, 12, 10, 0)),
-		anSnapshot("p-eve", 13, anAt(3, 17, 10, 0), "active", anAt(3, 17, 10, 0), 1, 75.6, "eve@example.com"),
+		anSnapshot("p-eve", 13, anAt(3, 17, 10, 0), "active", anAt(3, 17, 10, 0), 1, 75.6, "eve@example.com", "newsletter_audience"),
 
-		anSnapshot("p-zed", 4, anAt(3, 3, 16, 0), "at_risk", anAt(3, 3, 16, 0), 0, 0, ""),
+		anSnapshot("p-zed", 4, anAt(3, 3, 16, 0), "at_risk", anAt(3, 3, 16, 0), 0, 0, "", "unhappy"),
 		{Tenant: anTenant, ProfileID: "p-zed", Version: 14, AsOf: anAt(3, 25, 0, 0), Deleted: true},
 
 		gus, other, otherLive,
@@ -484,6 +491,16 @@ var anExpected = map[string][]anCase{
 			"device_id:dev-eve | 1 | 1",
 		}},
 	},
+	"10. Members per segment now": {{want: []string{
+		// p-ann, p-bob (redelivered: once), p-eve and p-fam (its own again
+		// after the unmerge); not p-ann-app, merged away, nor p-dan, whose
+		// newer states dropped it.
+		"newsletter_audience | 4",
+		"recent_detractors | 2", // p-bob, p-dan
+		"lapsed_buyers | 1",     // p-gus, snapshots only
+		// Not store_only (p-bob's older state), unhappy (p-zed, deleted)
+		// or vip_at_risk (tenant other).
+	}}},
 }
 
 // anSection is a part of the doc under one heading.

@@ -495,14 +495,14 @@ func TestIntegrationMigrateUpgradesAliases(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	insertEach(t, s,
+	insertReleasedSnapshots(t, s,
 		snap("A", 1), snap("B", 2), mergedSnap("B", "A", 3), snap("A", 3),
 		snap("B", 4), snap("A", 4), mergedSnap("C", "A", 5), snap("A", 5), snap("D", 6))
 	applied, err := s.Migrate(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := []string{ms[6].File}; !slices.Equal(applied, want) {
+	if want := fileNames(ms[6:]); !slices.Equal(applied, want) {
 		t.Fatalf("applied %v, want %v", applied, want)
 	}
 	for profile, want := range map[string][]string{"A": {"A", "C"}, "B": {"B"}, "D": {"D"}} {
@@ -520,5 +520,75 @@ func TestIntegrationMigrateUpgradesAliases(t *testing.T) {
 	}
 	if n != 0 {
 		t.Error("cx_profile_aliases is still there after 0007")
+	}
+}
+
+// releasedSnapshotColumns are the columns of cx_profile_snapshots before
+// 0008 added segments.
+const releasedSnapshotColumns = `INSERT INTO cx_profile_snapshots (tenant, profile_id, version, as_of, merged_into,
+ deleted, first_seen, last_seen, events, orders, lifetime_value, currency, lifecycle, email, profile)`
+
+// insertReleasedSnapshots writes rows as sinks of releases before 0008 did,
+// without segments (rows' Segments are ignored), each on its own.
+func insertReleasedSnapshots(t *testing.T, s *Store, rows ...Snapshot) {
+	t.Helper()
+	for _, r := range rows {
+		err := s.sendBatch(context.Background(), "cx_profile_snapshots", releasedSnapshotColumns, 1, func(b driver.Batch) error {
+			return b.Append(r.Tenant, r.ProfileID, r.Version, dateTime(r.AsOf), r.MergedInto,
+				r.Deleted, dateTime(r.FirstSeen), dateTime(r.LastSeen), r.Events, r.Orders,
+				r.LifetimeValue, r.Currency, r.Lifecycle, r.Email, r.Profile)
+		})
+		if err != nil {
+			t.Fatalf("insert snapshot %s v%d as before 0008: %v", r.ProfileID, r.Version, err)
+		}
+	}
+}
+
+// A database migrated up to 0007, with snapshots written without segments,
+// upgraded by 0008: its rows read as in no segment, and new rows keep
+// theirs. Running 0008 again (an interrupted migration re-runs whole)
+// skips the column.
+func TestIntegrationMigrateAddsSnapshotSegments(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	s := openEmptyStore(t)
+	ms := embeddedMigrations(t)
+	i := slices.IndexFunc(ms, func(m Migration) bool { return m.File == "0008_snapshot_segments.sql" })
+	if i < 0 {
+		t.Fatal("0008_snapshot_segments.sql is not embedded")
+	}
+	if _, err := s.migrate(ctx, ms[:i]); err != nil {
+		t.Fatal(err)
+	}
+	insertReleasedSnapshots(t, s, snap("A", 1), mergedSnap("B", "A", 2))
+	applied, err := s.Migrate(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := fileNames(ms[i:]); !slices.Equal(applied, want) {
+		t.Fatalf("applied %v, want %v", applied, want)
+	}
+	for _, profile := range []string{"A", "B"} {
+		sn, ok, err := s.LatestSnapshot(ctx, "t1", profile)
+		if err != nil || !ok || sn.Segments == nil || len(sn.Segments) != 0 {
+			t.Errorf("snapshot of %s written before 0008 = %+v, %v, %v; want one with no segments", profile, sn, ok, err)
+		}
+	}
+	a := snap("A", 3)
+	a.Segments = []string{"vip_at_risk"}
+	insertEach(t, s, a)
+	if sn, _, err := s.LatestSnapshot(ctx, "t1", "A"); err != nil || !slices.Equal(sn.Segments, a.Segments) {
+		t.Errorf("snapshot of A written after 0008 has segments %v, %v; want %v", sn.Segments, err, a.Segments)
+	}
+
+	again := ms[i]
+	again.Version, again.File = 9008, "9008_snapshot_segments.sql"
+	if applied, err := s.migrate(ctx, []Migration{again}); err != nil || !slices.Equal(applied, []string{again.File}) {
+		t.Fatalf("re-running 0008: applied %v, %v", applied, err)
+	}
+	var typ string
+	if err := s.conn.QueryRow(ctx, `SELECT type FROM system.columns
+WHERE database = currentDatabase() AND table = 'cx_profile_snapshots' AND name = 'segments'`).Scan(&typ); err != nil || typ != "Array(String)" {
+		t.Errorf("column segments: type %q, %v; want Array(String)", typ, err)
 	}
 }

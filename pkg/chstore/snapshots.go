@@ -36,6 +36,11 @@ type Snapshot struct {
 	Currency      string
 	Lifecycle     string
 	Email         string
+	// Segments are the segments the profile is in as of AsOf, the
+	// document's "segments" (0008_snapshot_segments.sql). Stored as an
+	// Array(String): nil is written as [], and reads return an empty,
+	// non-nil slice for [].
+	Segments []string
 	// Profile is the full profile document as JSON text, "" for merges and
 	// deletions.
 	Profile string
@@ -66,7 +71,7 @@ func CheckSnapshot(s Snapshot) error {
 }
 
 const insertSnapshots = `INSERT INTO cx_profile_snapshots (tenant, profile_id, version, as_of, merged_into,
- deleted, first_seen, last_seen, events, orders, lifetime_value, currency, lifecycle, email, profile)`
+ deleted, first_seen, last_seen, events, orders, lifetime_value, currency, lifecycle, email, segments, profile)`
 
 // InsertSnapshots writes rows to cx_profile_snapshots as one batch. A row
 // that fails CheckSnapshot fails the batch before anything is sent. Retrying
@@ -89,7 +94,7 @@ func (s *Store) InsertSnapshots(ctx context.Context, rows []Snapshot) error {
 		for _, r := range rows {
 			if err := b.Append(r.Tenant, r.ProfileID, r.Version, dateTime(r.AsOf), r.MergedInto,
 				r.Deleted, dateTime(r.FirstSeen), dateTime(r.LastSeen), r.Events, r.Orders,
-				r.LifetimeValue, r.Currency, r.Lifecycle, r.Email, r.Profile); err != nil {
+				r.LifetimeValue, r.Currency, r.Lifecycle, r.Email, nonNil(r.Segments), r.Profile); err != nil {
 				return fmt.Errorf("append snapshot of profile %s version %d: %w", r.ProfileID, r.Version, err)
 			}
 		}
@@ -109,7 +114,7 @@ func dateTime(t time.Time) time.Time {
 }
 
 const snapshotColumns = `tenant, profile_id, version, as_of, merged_into, deleted, first_seen, last_seen,
-       events, orders, lifetime_value, currency, lifecycle, email, profile`
+       events, orders, lifetime_value, currency, lifecycle, email, segments, profile`
 
 // latestSnapshotSQL picks a profile's row of highest version. Rows of equal
 // version are copies of one message, so which one comes first does not
@@ -194,9 +199,10 @@ func scanSnapshot(rows driver.Rows) (Snapshot, error) {
 	var r Snapshot
 	if err := rows.Scan(&r.Tenant, &r.ProfileID, &r.Version, &r.AsOf, &r.MergedInto, &r.Deleted,
 		&r.FirstSeen, &r.LastSeen, &r.Events, &r.Orders, &r.LifetimeValue, &r.Currency,
-		&r.Lifecycle, &r.Email, &r.Profile); err != nil {
+		&r.Lifecycle, &r.Email, &r.Segments, &r.Profile); err != nil {
 		return Snapshot{}, err
 	}
+	r.Segments = nonNil(r.Segments)
 	r.AsOf, r.FirstSeen, r.LastSeen = r.AsOf.UTC(), r.FirstSeen.UTC(), r.LastSeen.UTC()
 	return r, nil
 }

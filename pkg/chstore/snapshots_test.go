@@ -3,6 +3,7 @@ package chstore
 import (
 	"context"
 	"errors"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -181,15 +182,17 @@ func TestIntegrationSnapshotsRedeliveryDoesNotDuplicate(t *testing.T) {
 		t.Errorf("current profiles = %v, want %v (each once)", got, want)
 	}
 	a, ok := latestVersion(t, s, "A")
-	if !ok || a != batch[0].stored() {
+	if !ok || !reflect.DeepEqual(a, batch[0].stored()) {
 		t.Errorf("latest snapshot of A = %+v, want %+v", a, batch[0].stored())
 	}
 }
 
-// stored is s as it reads back: times in whole seconds, UTC.
+// stored is s as it reads back: times in whole seconds, UTC, and no
+// segments as an empty list.
 func (s Snapshot) stored() Snapshot {
 	s.AsOf, s.FirstSeen, s.LastSeen = dateTime(s.AsOf.Truncate(time.Second)),
 		dateTime(s.FirstSeen.Truncate(time.Second)), dateTime(s.LastSeen.Truncate(time.Second))
+	s.Segments = nonNil(s.Segments)
 	return s
 }
 
@@ -202,7 +205,10 @@ func TestIntegrationSnapshotsRoundTrip(t *testing.T) {
 		AsOf:      time.Date(2026, 11, 23, 11, 0, 0, 750e6, cet),
 		FirstSeen: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC), LastSeen: time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC),
 		Events: 12, Orders: 2, LifetimeValue: 108.54, Currency: "USD", Lifecycle: "at_risk", Email: "jane@example.com",
-		Profile: `{"profile_id":"0193a5b0-0000-7000-8000-000000000001","traits":{"quote":"it's \\ fine","emoji":"✓"}}`,
+		// Names are a-z, 0-9 and _ (docs/segments.md); the column keeps
+		// any text exactly, in the order given.
+		Segments: []string{"recent_detractors", "vip_at_risk", "it's, [\\] \"odd\" ✓", ""},
+		Profile:  `{"profile_id":"0193a5b0-0000-7000-8000-000000000001","traits":{"quote":"it's \\ fine","emoji":"✓"}}`,
 	}
 	// Times DateTime cannot hold: unknown, before 1970, after 2105.
 	edge := Snapshot{Tenant: "t1", ProfileID: "edge", Version: 1,
@@ -215,7 +221,7 @@ func TestIntegrationSnapshotsRoundTrip(t *testing.T) {
 		t.Fatalf("LatestSnapshot = %v, %v", ok, err)
 	}
 	want := full.stored()
-	if got != want || got.AsOf.Location() != time.UTC || !got.AsOf.Equal(time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)) {
+	if !reflect.DeepEqual(got, want) || got.AsOf.Location() != time.UTC || !got.AsOf.Equal(time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)) {
 		t.Errorf("round trip:\n got %+v\nwant %+v", got, want)
 	}
 	e, _, err := s.LatestSnapshot(ctx, "t1", "edge")
@@ -225,6 +231,46 @@ func TestIntegrationSnapshotsRoundTrip(t *testing.T) {
 	if !e.AsOf.Equal(time.Unix(0, 0)) || !e.FirstSeen.Equal(time.Unix(0, 0)) || !e.LastSeen.Equal(maxTime) {
 		t.Errorf("clamped times = %v %v %v, want 1970, 1970, %v", e.AsOf, e.FirstSeen, e.LastSeen, maxTime.UTC())
 	}
+	if e.Segments == nil || len(e.Segments) != 0 {
+		t.Errorf("nil segments read back as %#v, want an empty list", e.Segments)
+	}
+}
+
+// Segments follow the latest snapshot: a newer state replaces the list, a
+// merge or a tombstone empties it, and CurrentProfiles reads it.
+func TestIntegrationSnapshotsSegments(t *testing.T) {
+	s := openSnapshotStore(t)
+	ctx := context.Background()
+	in := func(profile string, v uint64, segments ...string) Snapshot {
+		sn := snap(profile, v)
+		sn.Segments = segments
+		return sn
+	}
+	insertEach(t, s,
+		in("A", 1, "vip_at_risk"), in("A", 4, "recent_detractors", "vip_at_risk"),
+		in("B", 5), in("B", 2, "vip_at_risk"), // left the segment; the older state arrives late
+		in("C", 3, "vip_at_risk"), mergedSnap("C", "A", 6),
+	)
+	check := func(t *testing.T) {
+		snaps, err := s.CurrentProfiles(ctx, "t1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := map[string][]string{}
+		for _, sn := range snaps {
+			got[sn.ProfileID] = sn.Segments
+		}
+		if want := map[string][]string{"A": {"recent_detractors", "vip_at_risk"}, "B": {}}; !reflect.DeepEqual(got, want) {
+			t.Errorf("segments of the current profiles = %#v, want %#v", got, want)
+		}
+		c, _ := latestVersion(t, s, "C")
+		if c.MergedInto != "A" || c.Segments == nil || len(c.Segments) != 0 {
+			t.Errorf("latest snapshot of C = %+v, want the merge, in no segment", c)
+		}
+	}
+	t.Run("before merges", check)
+	mergeAll(t, s, 3)
+	t.Run("after merges", check)
 }
 
 func TestIntegrationSnapshotsTenantsAndBadQueries(t *testing.T) {
@@ -309,6 +355,72 @@ LIMIT 100`
 	if want := []string{"B", "E", "A"}; !slices.Equal(got, want) {
 		t.Errorf("at-risk customers by lifetime value = %v, want %v", got, want)
 	}
+}
+
+// TestIntegrationSnapshotsSegmentMembersQuery runs the analysts' count of
+// current members per segment (docs/analytics.md): the latest state per
+// profile with LIMIT 1 BY, current ones only, then arrayJoin.
+func TestIntegrationSnapshotsSegmentMembersQuery(t *testing.T) {
+	s := openSnapshotStore(t)
+	in := func(profile string, v uint64, segments ...string) Snapshot {
+		sn := snap(profile, v)
+		sn.Segments = segments
+		return sn
+	}
+	other := in("F", 9, "loyal")
+	other.Tenant = "t2"
+	insertEach(t, s,
+		in("A", 1, "loyal"), in("A", 5, "loyal", "vip"),
+		in("B", 2, "loyal"), in("B", 6), // left its segment
+		in("C", 3, "loyal", "lapsed"), mergedSnap("C", "A", 7), // merged away
+		in("D", 4, "lapsed"), deletedSnap("D", 8), // deleted
+		in("E", 9, "lapsed"), in("E", 2, "loyal"), // its older state arrives late
+		in("G", 10, "vip", "vip"), // a name twice counts the profile once
+		other,
+	)
+	const query = `SELECT segment, uniqExact(profile_id) AS members
+FROM
+(
+    SELECT profile_id, arrayJoin(segments) AS segment
+    FROM
+    (
+        SELECT profile_id, merged_into, deleted, segments
+        FROM cx_profile_snapshots
+        WHERE tenant = ?
+        ORDER BY profile_id, version DESC
+        LIMIT 1 BY profile_id
+    )
+    WHERE merged_into = '' AND deleted = 0
+)
+GROUP BY segment
+ORDER BY members DESC, segment`
+	check := func(t *testing.T) {
+		rows, err := s.conn.Query(context.Background(), query, "t1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rows.Close()
+		var got []string
+		for rows.Next() {
+			var (
+				segment string
+				members uint64
+			)
+			if err := rows.Scan(&segment, &members); err != nil {
+				t.Fatal(err)
+			}
+			got = append(got, segment+"="+strconv.FormatUint(members, 10))
+		}
+		if err := rows.Err(); err != nil {
+			t.Fatal(err)
+		}
+		if want := []string{"vip=2", "lapsed=1", "loyal=1"}; !slices.Equal(got, want) {
+			t.Errorf("members per segment = %v, want %v", got, want)
+		}
+	}
+	t.Run("before merges", check)
+	mergeAll(t, s, 7)
+	t.Run("after merges", check)
 }
 
 func TestCheckSnapshot(t *testing.T) {

@@ -183,6 +183,9 @@ type Model struct {
 	orders, refunds map[string]bool
 }
 
+// Config returns the configuration the model was compiled from.
+func (m *Model) Config() Config { return m.cfg }
+
 func set(names []string) map[string]bool {
 	s := make(map[string]bool, len(names))
 	for _, n := range names {

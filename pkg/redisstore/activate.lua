@@ -9,9 +9,11 @@
 --            "s": [segment, ...] sorted, "l": lifecycle stage,
 --            "r": true for a time-driven re-evaluation,
 --            "n": next re-evaluation, ms (0: none),
---            "t": when the transitions happened, ms}],
---    "tm": [{"id": timer id, "d": due ms, "m": "set"|"max"|"nx"}]}
--- ARGV[3..] the payloads of "tm", in order
+--            "t": when the transitions happened, ms,
+--            "m": the profile it was merged into (left out if none)}],
+--    "tm": [{"id": timer id, "d": due ms (for "cancel" the latest due
+--            cancelled), "m": "set"|"max"|"nx"|"cancel"}]}
+-- ARGV[3..] the payloads of "tm", in order ("" for "cancel")
 --
 -- Keys (P = ARGV[1]), besides the timers:
 --   P.."act"  hash  profile id -> {"v": version, "s": [segments], "l":
@@ -27,7 +29,26 @@
 -- stage, where <ver> is the version, followed by ".<r>" for the r-th
 -- re-evaluation at that version that changed something. A profile seen for
 -- the first time enters all its segments and changes stage from "" (if it
--- has one). Its "eval:<pid>" timer is set to n, or dropped if n is 0.
+-- has one). Its "eval:<pid>" timer is set to n, or dropped if n is 0. A
+-- transition's payload carries "rev": r when r > 0, so that downstream ids
+-- built from (version, rev) tell two re-evaluations at one version apart.
+--
+-- An input with "m" says the profile was merged into m at version v; its
+-- "s", "l", "r" and "n" are ignored. It applies if nothing is stored for
+-- the profile or v is newer. It then enqueues
+-- "tr:<pid>:<v>:segment.exited:<segment>" for each stored segment (sorted),
+-- whose payload has "merged_into": m, and no lifecycle transition; stores
+-- the tombstone {"v": v, "s": [], "l": ""}; and drops "eval:<pid>". With
+-- nothing stored it only stores the tombstone. The tombstone makes a stale
+-- input for the merged-away id (an older version from a slower resolver)
+-- be ignored instead of looking like a new profile, while a newer one (the
+-- profile revived by an unmerge) enters its segments and changes stage
+-- from "" as a new profile does.
+--
+-- Then the timers "tm" are applied in order: "cancel" drops the id's
+-- pending occurrence if it is due at or before d (timers.lua), so a
+-- schedule then a cancel of one id cancels, a cancel then a schedule keeps
+-- the new occurrence.
 --
 -- Returns {id, value, id, value, ...}: the enqueued transitions.
 
@@ -54,15 +75,35 @@ local function encodeact(v, segs, l, r)
   return t .. '}'
 end
 
+-- emit enqueues a transition and adds it to the result.
+local function emit(id, at, payload)
+  local v = enqueue(id, at, A.exp, payload)
+  if v then
+    out[#out + 1] = id
+    out[#out + 1] = v
+  end
+end
+
+-- merge applies input x, which says its profile was merged into x.m.
+local function merge(x, old)
+  if old then
+    local head = '{"kind":"segment.exited","profile_id":' .. jstr(x.p) .. ',"version":' .. jnum(x.v)
+    local tail = ',"merged_into":' .. jstr(x.m) .. ',"at":' .. jnum(x.t) .. '}'
+    for _, s in ipairs(old.s) do
+      emit('tr:' .. x.p .. ':' .. jnum(x.v) .. ':segment.exited:' .. s, x.t, head .. ',"segment":' .. jstr(s) .. tail)
+    end
+  end
+  redis.call('HSET', ACT, x.p, encodeact(x.v, {}, '', 0))
+  unschedule('eval:' .. x.p)
+end
+
 for _, x in ipairs(A['in']) do
   local raw = redis.call('HGET', ACT, x.p)
   local old = raw and cjson.decode(raw)
-  local applies = not old or x.v > old.v or (x.r and x.v >= old.v)
-  if applies then
-    local ts = {} -- {kind, segment or stage, payload fields after profile_id}
-    local head = '{"kind":'
-    local common = ',"profile_id":' .. jstr(x.p) .. ',"version":' .. jnum(x.v)
-    local at = ',"at":' .. jnum(x.t) .. '}'
+  if x.m then
+    if not old or x.v > old.v then merge(x, old) end
+  elseif not old or x.v > old.v or (x.r and x.v >= old.v) then
+    local ts = {} -- {kind, segment or stage, payload fields after version}
     local was, is = {}, set(x.s)
     if old then
       was = set(old.s)
@@ -83,14 +124,14 @@ for _, x in ipairs(A['in']) do
       if #ts > 0 then r = r + 1 end
     end
     local ver = jnum(x.v)
-    if r > 0 then ver = ver .. '.' .. jnum(r) end
+    local common = ',"profile_id":' .. jstr(x.p) .. ',"version":' .. jnum(x.v)
+    if r > 0 then
+      ver = ver .. '.' .. jnum(r)
+      common = common .. ',"rev":' .. jnum(r)
+    end
+    local at = ',"at":' .. jnum(x.t) .. '}'
     for _, t in ipairs(ts) do
-      local id = 'tr:' .. x.p .. ':' .. ver .. ':' .. t[1] .. ':' .. t[2]
-      local v = enqueue(id, x.t, A.exp, head .. jstr(t[1]) .. common .. t[3] .. at)
-      if v then
-        out[#out + 1] = id
-        out[#out + 1] = v
-      end
+      emit('tr:' .. x.p .. ':' .. ver .. ':' .. t[1] .. ':' .. t[2], x.t, '{"kind":' .. jstr(t[1]) .. common .. t[3] .. at)
     end
     redis.call('HSET', ACT, x.p, encodeact(x.v, x.s, x.l, r))
     if x.n ~= 0 then
@@ -102,7 +143,11 @@ for _, x in ipairs(A['in']) do
 end
 
 for i, t in ipairs(A.tm) do
-  schedule(t.id, t.d, ARGV[2 + i], t.m)
+  if t.m == 'cancel' then
+    cancel(t.id, t.d)
+  else
+    schedule(t.id, t.d, ARGV[2 + i], t.m)
+  end
 end
 
 return out

@@ -37,6 +37,18 @@ type ActivationInput struct {
 	// At is when the transitions happened (the as-of time of the state
 	// evaluated), their payload's "at" and Claimed.Due; zero means now.
 	At time.Time
+	// MergedInto, if set, says the profile was merged into the profile
+	// MergedInto at Version; Segments, Lifecycle, Next and Reevaluate are
+	// ignored. It applies if nothing is stored for the profile or Version
+	// is newer than the stored version: the profile leaves each stored
+	// segment (the transitions name MergedInto), changes no stage, and is
+	// stored as a tombstone, with no segment and stage "" at Version, and
+	// its "eval:<pid>" timer is dropped. The tombstone makes a stale input
+	// for the merged-away id (an older version from a slower resolver) be
+	// ignored instead of looking like a new profile, while a newer one (the
+	// profile revived by an unmerge) enters its segments and changes stage
+	// from "" as a new profile does.
+	MergedInto string
 }
 
 // Payload kinds of the timers Activate enqueues and schedules.
@@ -54,8 +66,16 @@ type Transition struct {
 	Kind      string `json:"kind"`
 	ProfileID string `json:"profile_id"`
 	Version   int64  `json:"version"`
+	// Rev is r for the r-th re-evaluation at Version that changed
+	// something (the "<ver>.<r>" of the transition's id), 0 for an
+	// evaluation of a new version. Two re-evaluations at one version
+	// differ in it, so (Version, Rev) names the evaluation downstream.
+	Rev int `json:"rev,omitempty"`
 	// Segment is the segment entered or left.
 	Segment string `json:"segment,omitempty"`
+	// MergedInto is the profile this one was merged into, on the
+	// segment.exited transitions of a merge (ActivationInput.MergedInto).
+	MergedInto string `json:"merged_into,omitempty"`
 	// From and To are the lifecycle stages; From is "" for a profile seen
 	// for the first time.
 	From string `json:"from,omitempty"`
@@ -79,6 +99,7 @@ type luaInput struct {
 	R bool     `json:"r"`
 	N int64    `json:"n"`
 	T int64    `json:"t"`
+	M string   `json:"m,omitempty"`
 }
 
 // Activate records a batch's evaluations of one tenant's profiles and
@@ -86,11 +107,13 @@ type luaInput struct {
 // neither stale nor a replay (see ActivationInput.Reevaluate) it enqueues
 // the transitions from the membership stored for the profile: segments
 // left, segments entered, a changed lifecycle stage; a profile seen for
-// the first time enters each of its segments and changes stage from "". It
-// returns the transitions enqueued, leased to the caller for lease: the
-// caller publishes them and acks them (AckTimers); if it does not, a
-// ClaimTimers after the lease delivers them again. Repeating a call
-// enqueues nothing more.
+// the first time enters each of its segments and changes stage from "";
+// a profile merged into another (ActivationInput.MergedInto) leaves its
+// stored segments. The timers are applied after the inputs, in order
+// (TimerSpec). It returns the transitions enqueued, leased to the caller
+// for lease: the caller publishes them and acks them (AckTimers); if it
+// does not, a ClaimTimers after the lease delivers them again. Repeating a
+// call enqueues nothing more.
 func (s *Store) Activate(ctx context.Context, tenant string, inputs []ActivationInput, timers []TimerSpec, now time.Time, lease time.Duration) ([]Claimed, error) {
 	if len(inputs) == 0 && len(timers) == 0 {
 		return nil, nil
@@ -101,25 +124,32 @@ func (s *Store) Activate(ctx context.Context, tenant string, inputs []Activation
 	p := prefix(tenant)
 	ms := now.UnixMilli()
 	a := luaActivation{Now: ms, Exp: ms + lease.Milliseconds(), In: make([]luaInput, len(inputs))}
-	// first is the earliest moment the call may have scheduled: the index
-	// may be early (a spurious claim), never late.
-	first := int64(0)
+	// first is the earliest moment the call may have scheduled, if any: the
+	// index may be early (a spurious claim), never late.
+	first, scheduled := int64(0), false
 	earlier := func(t int64) {
-		if first == 0 || t < first {
-			first = t
+		if !scheduled || t < first {
+			first, scheduled = t, true
 		}
 	}
 	for i, in := range inputs {
 		if in.ProfileID == "" {
 			return nil, errors.New("activate: an input without a profile id")
 		}
-		segs := slices.Compact(slices.Sorted(slices.Values(in.Segments)))
-		if segs == nil {
-			segs = []string{} // an array to the script, not null
+		if in.MergedInto == in.ProfileID {
+			return nil, fmt.Errorf("activate: profile %s merged into itself", in.ProfileID)
 		}
 		at := ms
 		if !in.At.IsZero() {
 			at = in.At.UnixMilli()
+		}
+		if in.MergedInto != "" {
+			a.In[i] = luaInput{P: in.ProfileID, V: in.Version, S: []string{}, T: at, M: in.MergedInto}
+			continue
+		}
+		segs := slices.Compact(slices.Sorted(slices.Values(in.Segments)))
+		if segs == nil {
+			segs = []string{} // an array to the script, not null
 		}
 		var next int64
 		if !in.Next.IsZero() {
@@ -132,14 +162,11 @@ func (s *Store) Activate(ctx context.Context, tenant string, inputs []Activation
 		earlier(a.Exp)
 	}
 	args := []any{p, nil}
-	specs, args, due, err := timerArgs(timers, args)
+	specs, args, err := timerArgs(timers, args, earlier)
 	if err != nil {
 		return nil, fmt.Errorf("activate: %w", err)
 	}
 	a.TM = specs
-	if len(timers) > 0 {
-		earlier(due)
-	}
 	arg, err := json.Marshal(a)
 	if err != nil {
 		return nil, fmt.Errorf("encode activation: %w", err)
@@ -148,8 +175,11 @@ func (s *Store) Activate(ctx context.Context, tenant string, inputs []Activation
 	keys := []string{p + "meta"}
 	// The index update must follow the script (see reindex): one
 	// connection's pipeline keeps the order.
+	// A call that schedules nothing (cancels only) leaves it alone.
 	index := func(c redis.Cmdable) {
-		c.ZAddLT(ctx, TimerIndexKey, redis.Z{Score: float64(first), Member: tenant})
+		if scheduled {
+			c.ZAddLT(ctx, TimerIndexKey, redis.Z{Score: float64(first), Member: tenant})
+		}
 	}
 	pipe := s.rdb.Pipeline()
 	run := s.activate.EvalSha(ctx, pipe, keys, args...)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"reflect"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -196,6 +197,131 @@ func TestIntegrationActivateReevaluate(t *testing.T) {
 	}
 }
 
+// Each re-evaluation at a version that changes something carries its
+// number in the payload, as in the id; a batch evaluation carries none.
+func TestIntegrationActivateRevInPayload(t *testing.T) {
+	s, tenant := timerStore(t)
+	ctx := context.Background()
+	for _, st := range []struct {
+		in      redisstore.ActivationInput
+		wantRev []int
+	}{
+		{redisstore.ActivationInput{ProfileID: "p", Version: 5, Segments: []string{"a"}, Lifecycle: "active"}, []int{0, 0}},
+		{redisstore.ActivationInput{ProfileID: "p", Version: 5, Lifecycle: "at_risk", Reevaluate: true}, []int{1, 1}},
+		{redisstore.ActivationInput{ProfileID: "p", Version: 5, Lifecycle: "at_risk", Reevaluate: true}, []int{}},
+		{redisstore.ActivationInput{ProfileID: "p", Version: 5, Lifecycle: "churned", Reevaluate: true}, []int{2}},
+		{redisstore.ActivationInput{ProfileID: "p", Version: 6, Lifecycle: "active"}, []int{0}},
+	} {
+		got, err := s.Activate(ctx, tenant, []redisstore.ActivationInput{st.in}, nil, t0, lease)
+		if err != nil {
+			t.Fatal(err)
+		}
+		revs := make([]int, len(got))
+		for i, c := range got {
+			tr := transition(t, c)
+			revs[i] = tr.Rev
+			if tr.Version != st.in.Version {
+				t.Errorf("%s: version %d, want %d", c.ID, tr.Version, st.in.Version)
+			}
+		}
+		if !reflect.DeepEqual(revs, st.wantRev) {
+			t.Errorf("%+v: enqueued %q with revs %v, want %v", st.in, ids(got), revs, st.wantRev)
+		}
+		for _, c := range got {
+			if transition(t, c).Rev == 0 && strings.Contains(string(c.Payload), `"rev"`) {
+				t.Errorf("%s: payload names rev 0: %s", c.ID, c.Payload)
+			}
+		}
+	}
+}
+
+// A profile merged into another leaves its segments, once, and stays a
+// tombstone: stale inputs for it are ignored, a revival starts afresh.
+func TestIntegrationActivateMerge(t *testing.T) {
+	s, tenant := timerStore(t)
+	ctx := context.Background()
+	at := t0.Add(-time.Minute)
+	first, err := s.Activate(ctx, tenant, []redisstore.ActivationInput{
+		{ProfileID: "p", Version: 1, Segments: []string{"b", "a"}, Lifecycle: "active", Next: t0.Add(time.Hour)}}, nil, t0, lease)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(first) != 3 {
+		t.Fatalf("first evaluation enqueued %q", ids(first))
+	}
+	tombstone := func(pid string, version int64) {
+		t.Helper()
+		segs, lc, v, found, err := s.ActivationState(ctx, tenant, pid)
+		if err != nil || !found || len(segs) != 0 || lc != "" || v != version {
+			t.Errorf("state of %s = %q %q v%d found %v (%v), want a tombstone at v%d", pid, segs, lc, v, found, err, version)
+		}
+	}
+
+	// Segments, lifecycle, Next and Reevaluate of a merge are ignored.
+	merge := redisstore.ActivationInput{ProfileID: "p", Version: 3, MergedInto: "q", At: at,
+		Segments: []string{"z"}, Lifecycle: "churned", Next: t0.Add(time.Minute), Reevaluate: true}
+	got, err := s.Activate(ctx, tenant, []redisstore.ActivationInput{merge}, nil, t0, lease)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []redisstore.Transition{
+		{Kind: redisstore.KindSegmentExited, ProfileID: "p", Version: 3, Segment: "a", MergedInto: "q", At: at.UnixMilli()},
+		{Kind: redisstore.KindSegmentExited, ProfileID: "p", Version: 3, Segment: "b", MergedInto: "q", At: at.UnixMilli()},
+	}
+	if !reflect.DeepEqual(ids(got), []string{"tr:p:3:segment.exited:a", "tr:p:3:segment.exited:b"}) {
+		t.Fatalf("merge enqueued %q", ids(got))
+	}
+	for i, c := range got {
+		if tr := transition(t, c); tr != want[i] {
+			t.Errorf("%s: payload %+v, want %+v", c.ID, tr, want[i])
+		}
+	}
+	tombstone("p", 3)
+	if err := s.AckTimers(ctx, tenant, append(first, got...)); err != nil {
+		t.Fatal(err)
+	}
+
+	for name, in := range map[string]redisstore.ActivationInput{
+		"the merge again":                   merge,
+		"an older merge":                    {ProfileID: "p", Version: 2, MergedInto: "q"},
+		"a stale evaluation":                {ProfileID: "p", Version: 2, Segments: []string{"a"}, Lifecycle: "active"},
+		"a stale re-evaluation":             {ProfileID: "p", Version: 1, Segments: []string{"a"}, Lifecycle: "active", Reevaluate: true},
+		"a merge into another at that time": {ProfileID: "p", Version: 3, MergedInto: "r"},
+	} {
+		if got := activate(t, s, tenant, in); len(got) != 0 {
+			t.Errorf("%s: enqueued %q, want nothing", name, got)
+		}
+	}
+	tombstone("p", 3)
+	// The evaluation timer pending before the merge is gone.
+	if got := claimAll(t, s, tenant, t0.Add(1000*time.Hour)); len(got) != 0 {
+		t.Errorf("claimed %q after the merge, want nothing", ids(got))
+	}
+
+	// An unmerge revives p at a newer version: it enters its segments and
+	// changes stage from "", as a new profile does.
+	got, err = s.Activate(ctx, tenant, []redisstore.ActivationInput{
+		{ProfileID: "p", Version: 4, Segments: []string{"a"}, Lifecycle: "active"}}, nil, t0, lease)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(ids(got), []string{"tr:p:4:segment.entered:a", "tr:p:4:lifecycle.changed:active"}) {
+		t.Fatalf("revival enqueued %q", ids(got))
+	}
+	if tr := transition(t, got[1]); tr.From != "" || tr.To != "active" || tr.MergedInto != "" {
+		t.Errorf("revival's lifecycle change %+v, want from \"\" to active", tr)
+	}
+
+	// A profile never activated: only the tombstone is stored.
+	if got := activate(t, s, tenant, redisstore.ActivationInput{ProfileID: "n", Version: 5, MergedInto: "q"}); len(got) != 0 {
+		t.Errorf("merge of a new profile enqueued %q", got)
+	}
+	tombstone("n", 5)
+	if got := activate(t, s, tenant, redisstore.ActivationInput{ProfileID: "n", Version: 4, Segments: []string{"a"}}); len(got) != 0 {
+		t.Errorf("stale input for a merged-away new profile enqueued %q", got)
+	}
+}
+
 func TestIntegrationActivateSchedulesEvaluation(t *testing.T) {
 	s, tenant := timerStore(t)
 	ctx := context.Background()
@@ -310,6 +436,10 @@ func TestIntegrationActivateRejectsBadArguments(t *testing.T) {
 		},
 		"no profile id": func() error {
 			_, err := s.Activate(ctx, tenant, []redisstore.ActivationInput{{Version: 1}}, nil, t0, lease)
+			return err
+		},
+		"merged into itself": func() error {
+			_, err := s.Activate(ctx, tenant, []redisstore.ActivationInput{{ProfileID: "p", Version: 1, MergedInto: "p"}}, nil, t0, lease)
 			return err
 		},
 		"unknown mode": func() error {

@@ -48,16 +48,28 @@ const (
 	ModeMax = "max"
 	// ModeNX schedules only if the id is neither pending nor leased.
 	ModeNX = "nx"
+	// ModeCancel schedules nothing: it drops the id's pending occurrence if
+	// that one is due no later than the spec's Due, which is a bound, not a
+	// due time (Payload is ignored and may be nil). A leased occurrence is
+	// left alone, being published already. So an order at T cancels a cart
+	// timer "cart:<pid>" pending for a cart activity at or before T (due by
+	// T + window) but not one a later activity pushed out, and an "unless"
+	// event cancels a pending follow-up the same way.
+	ModeCancel = "cancel"
 )
 
-// TimerSpec is a timer to schedule.
+// TimerSpec is a timer to schedule, or with ModeCancel to cancel. The
+// specs of one call are applied in order: a schedule then a cancel of the
+// same id cancels it, a cancel then a schedule keeps the new occurrence.
 type TimerSpec struct {
 	// ID names the timer, such as "cart:<pid>" or "fu:<rule>:<pid>"; an id
 	// has at most one pending occurrence.
-	ID      string
+	ID string
+	// Due is when the occurrence is due; for ModeCancel, the latest due of
+	// a pending occurrence it cancels.
 	Due     time.Time
 	Payload []byte
-	// Mode is ModeSet, ModeMax or ModeNX.
+	// Mode is ModeSet, ModeMax, ModeNX or ModeCancel.
 	Mode string
 }
 
@@ -199,28 +211,30 @@ func occurrences(flat []string) ([]Claimed, error) {
 }
 
 // timerArgs appends the timers to an Activate call: their specs to the
-// JSON argument, their payloads to the script's arguments. It returns the
-// earliest due.
-func timerArgs(timers []TimerSpec, args []any) ([]luaTimer, []any, int64, error) {
+// JSON argument, their payloads to the script's arguments (a cancel's as
+// ""). It passes the due of each timer scheduled to earlier; a cancel's Due
+// is no due time, so a cancel-only call leaves the index alone.
+func timerArgs(timers []TimerSpec, args []any, earlier func(int64)) ([]luaTimer, []any, error) {
 	specs := make([]luaTimer, len(timers))
-	first := int64(0)
 	for i, t := range timers {
 		switch t.Mode {
-		case ModeSet, ModeMax, ModeNX:
+		case ModeSet, ModeMax, ModeNX, ModeCancel:
 		default:
-			return nil, nil, 0, fmt.Errorf("timer %s: mode %q, want %q, %q or %q", t.ID, t.Mode, ModeSet, ModeMax, ModeNX)
+			return nil, nil, fmt.Errorf("timer %s: mode %q, want %q, %q, %q or %q", t.ID, t.Mode, ModeSet, ModeMax, ModeNX, ModeCancel)
 		}
 		if t.ID == "" || t.Due.IsZero() {
-			return nil, nil, 0, fmt.Errorf("timer %q: want an id and a due time", t.ID)
+			return nil, nil, fmt.Errorf("timer %q: want an id and a due time", t.ID)
 		}
 		d := t.Due.UnixMilli()
 		specs[i] = luaTimer{ID: t.ID, D: d, M: t.Mode}
-		args = append(args, t.Payload)
-		if i == 0 || d < first {
-			first = d
+		if t.Mode == ModeCancel {
+			args = append(args, "")
+			continue
 		}
+		args = append(args, t.Payload)
+		earlier(d)
 	}
-	return specs, args, first, nil
+	return specs, args, nil
 }
 
 type luaTimer struct {

@@ -67,6 +67,19 @@ local function unschedule(id)
   redis.call('HDEL', TMP, id)
 end
 
+-- cancel is mode "cancel": it drops id's pending occurrence if that one is
+-- due at or before due (ms), a bound rather than a due time. A leased
+-- occurrence stays: it is being published already, and its ack ends it. So
+-- an order at T, cancelling "cart:<pid>" with due T + window, drops a cart
+-- timer set by activity at or before T but not one pushed out by activity
+-- after it; an "unless" event cancels a pending follow-up alike.
+local function cancel(id, due)
+  local pending = redis.call('HGET', TMP, id)
+  if not pending then return end
+  local _, d = occurrence(pending)
+  if d <= tonumber(due) then unschedule(id) end
+end
+
 -- enqueue puts a new occurrence of id straight into the leased slot, leased
 -- to the caller until exp, and returns its value; nil if id is pending or
 -- leased already (its first enqueue stands).

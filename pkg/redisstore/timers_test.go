@@ -93,6 +93,37 @@ func TestIntegrationTimerModes(t *testing.T) {
 			{schedule: []redisstore.TimerSpec{spec("x", m(11), "d", "nx")}},
 			{claim: m(60), ack: true, want: []string{"x@11m0s=d"}},
 		}},
+		{"cancel drops a pending occurrence due by its bound", []op{
+			{schedule: []redisstore.TimerSpec{spec("x", m(10), "a", "set"), spec("y", m(10), "b", "max")}},
+			{schedule: []redisstore.TimerSpec{spec("x", m(10), "", "cancel"), spec("y", m(15), "", "cancel")}},
+			{claim: m(60), want: []string{}},
+		}},
+		{"cancel keeps an occurrence due after its bound", []op{
+			{schedule: []redisstore.TimerSpec{spec("cart:p", m(10), "a", "max")}},
+			{schedule: []redisstore.TimerSpec{spec("cart:p", m(10).Add(-time.Millisecond), "", "cancel")}},
+			{claim: m(10), ack: true, want: []string{"cart:p@10m0s=a"}},
+		}},
+		{"cancel leaves a leased occurrence alone", []op{
+			{schedule: []redisstore.TimerSpec{spec("x", m(10), "a", "set")}},
+			{claim: m(10), want: []string{"x@10m0s=a"}},
+			// The next occurrence, pending meanwhile, is cancelled; the
+			// leased one is redelivered after its lease and acked.
+			{schedule: []redisstore.TimerSpec{spec("x", m(11), "b", "set"), spec("x", m(60), "", "cancel")}},
+			{claim: m(10).Add(lease), ack: true, want: []string{"x@10m0s=a"}},
+			{claim: m(120), want: []string{}},
+		}},
+		{"cancel follows the order of a call", []op{
+			{schedule: []redisstore.TimerSpec{
+				spec("x", m(10), "a", "set"), spec("x", m(10), "", "cancel"),
+				spec("y", m(10), "", "cancel"), spec("y", m(10), "b", "set"),
+			}},
+			{claim: m(60), want: []string{"y@10m0s=b"}},
+		}},
+		{"cancel of an unknown id", []op{
+			{schedule: []redisstore.TimerSpec{spec("x", m(10), "", "cancel")}},
+			{schedule: []redisstore.TimerSpec{spec("x", m(20), "a", "nx")}},
+			{claim: m(60), want: []string{"x@20m0s=a"}},
+		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s, tenant := timerStore(t)
@@ -335,6 +366,31 @@ func TestIntegrationDueTenants(t *testing.T) {
 	}
 	if !due(t0.Add(4 * time.Hour)) {
 		t.Error("a tenant without timers is never looked at again")
+	}
+}
+
+// A cancel's due is a bound, not a due time: a call cancelling only does
+// not index the tenant, and one that also schedules indexes it at the
+// scheduled due.
+func TestIntegrationCancelLeavesIndexAlone(t *testing.T) {
+	s, tenant := timerStore(t)
+	ctx := context.Background()
+	due := func(now time.Time) bool {
+		t.Helper()
+		ts, err := s.DueTenants(ctx, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return slices.Contains(ts, tenant)
+	}
+	schedule(t, s, tenant, redisstore.TimerSpec{ID: "cart:p", Due: t0, Mode: redisstore.ModeCancel})
+	if due(t0.Add(1000 * time.Hour)) {
+		t.Error("a call that only cancels indexed the tenant")
+	}
+	schedule(t, s, tenant, redisstore.TimerSpec{ID: "cart:p", Due: t0, Mode: redisstore.ModeCancel},
+		spec("cart:q", t0.Add(time.Hour), "", redisstore.ModeSet))
+	if due(t0.Add(time.Hour-time.Millisecond)) || !due(t0.Add(time.Hour)) {
+		t.Error("not indexed at the due it scheduled")
 	}
 }
 

@@ -10,7 +10,7 @@ import (
 )
 
 func TestCartActivityAndOrders(t *testing.T) {
-	cfg := Default().Cart
+	cfg := Default().WithOrderEvents([]string{"Order Completed"}).Cart
 	page := &event.Event{Type: event.TypePage, Name: "Product Added"}
 	tests := []struct {
 		e           *event.Event
@@ -39,7 +39,7 @@ func TestCartActivityAndOrders(t *testing.T) {
 }
 
 func TestCartOf(t *testing.T) {
-	cfg := Default().Cart
+	cfg := Default().WithOrderEvents([]string{"Order Completed"}).Cart
 	num := func(f float64) *float64 { return &f }
 	tests := []struct {
 		name     string
@@ -92,7 +92,7 @@ func TestCartOf(t *testing.T) {
 }
 
 func TestCartDueAndClosed(t *testing.T) {
-	cfg := Default().Cart
+	cfg := Default().WithOrderEvents([]string{"Order Completed"}).Cart
 	c := CartOf(cfg, track("Product Added", "web", `{}`))
 	if !c.Due().Equal(t0.Add(time.Hour)) {
 		t.Errorf("due %s", c.Due())

@@ -36,8 +36,10 @@ type CartConfig struct {
 	// Events are the track event names of cart activity; the window runs
 	// from the latest of them.
 	Events []string `yaml:"events"`
-	// OrderEvents are the track event names that close a cart: keep them
-	// in step with profile.orders.events.
+	// OrderEvents are the track event names that close a cart. Left
+	// empty (the default) they are the profile's order events
+	// (profile.orders.events; see WithOrderEvents), so that what closes a
+	// cart is what counts as an order.
 	OrderEvents []string `yaml:"order_events"`
 	Purpose     string   `yaml:"purpose"`
 }
@@ -110,7 +112,6 @@ func Default() Config {
 			Enabled:     true,
 			Window:      Duration(time.Hour),
 			Events:      []string{"Product Added", "Cart Viewed", "Checkout Started"},
-			OrderEvents: []string{"Order Completed"},
 			Purpose:     "marketing",
 		},
 		FollowUps: []FollowUpRule{},
@@ -148,7 +149,7 @@ func (c Config) Validate() error {
 		bad("cart.window", "must be positive, e.g. 1h (got %s)", cart.Window)
 	}
 	names("cart.events", cart.Events, true, bad)
-	names("cart.order_events", cart.OrderEvents, true, bad)
+	names("cart.order_events", cart.OrderEvents, false, bad)
 	for _, n := range cart.Events {
 		if n != "" && slices.Contains(cart.OrderEvents, n) {
 			bad("cart.events", "%q is also an order event; an event either fills a cart or closes it", n)
@@ -200,6 +201,15 @@ func (c Config) Validate() error {
 		return errors.Join(errs...)
 	}
 	return nil
+}
+
+// WithOrderEvents returns c with orders (the profile's order events) as
+// the events that close a cart, unless c names its own.
+func (c Config) WithOrderEvents(orders []string) Config {
+	if len(c.Cart.OrderEvents) == 0 {
+		c.Cart.OrderEvents = slices.Clone(orders)
+	}
+	return c
 }
 
 // names checks a list of names: no blank entries, and at least one if

@@ -136,9 +136,12 @@ func TestValidate(t *testing.T) {
 		{"negative max_lateness", func(c *Config) { c.MaxLateness = -1 }, []string{"triggers.max_lateness: must not be negative"}},
 		{"zero window", func(c *Config) { c.Cart.Window = 0 }, []string{"triggers.cart.window: must be positive"}},
 		{"no cart events", func(c *Config) { c.Cart.Events = nil }, []string{"triggers.cart.events: name at least one"}},
-		{"no order events", func(c *Config) { c.Cart.OrderEvents = nil }, []string{"triggers.cart.order_events: name at least one"}},
+		{"blank order event", func(c *Config) { c.Cart.OrderEvents = []string{"Order Completed", ""} }, []string{"triggers.cart.order_events[1]: is blank"}},
 		{"blank cart event", func(c *Config) { c.Cart.Events = append(c.Cart.Events, " ") }, []string{"triggers.cart.events[3]: is blank"}},
-		{"order event fills a cart", func(c *Config) { c.Cart.Events = append(c.Cart.Events, "Order Completed") },
+		{"order event fills a cart", func(c *Config) {
+			c.Cart.OrderEvents = []string{"Order Completed"}
+			c.Cart.Events = append(c.Cart.Events, "Order Completed")
+		},
 			[]string{`triggers.cart.events: "Order Completed" is also an order event`}},
 		{"rule without a name", func(c *Config) { r := rule(); r.Name = ""; c.FollowUps = []FollowUpRule{r} },
 			[]string{`triggers.follow_ups[0].name: "": want 1 to 64 lower-case letters`}},

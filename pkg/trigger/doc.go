@@ -71,7 +71,7 @@
 //	    enabled: true
 //	    window: 1h
 //	    events: [Product Added, Cart Viewed, Checkout Started]
-//	    order_events: [Order Completed]
+//	    # order_events: [Order Completed]   # default: profile.orders.events
 //	    purpose: marketing
 //	  follow_ups:
 //	    - name: whitepaper

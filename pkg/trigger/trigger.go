@@ -75,6 +75,10 @@ type SegmentChange struct {
 	// Description says what the segment means, in words: its
 	// configured description (segment.Segment.Description), if any.
 	Description string `json:"description,omitempty"`
+	// MergedInto is set on the segment.exited of a profile merged into
+	// another: the merged-away id leaves its segments, and the profile it
+	// was merged into enters (or stays in) them under its own id.
+	MergedInto string `json:"merged_into,omitempty"`
 }
 
 // LifecycleChange is a move between lifecycle stages

@@ -151,13 +151,13 @@ func TestBuilders(t *testing.T) {
 	build := map[string]func(p *profile.Profile) *Trigger{
 		"segment.entered": func(p *profile.Profile) *Trigger {
 			return SegmentChange{Name: "vip_at_risk", Description: "derived.lifecycle = at_risk and transactional.orders >= 5"}.
-				Trigger(p, true, "marketing", p.AsOf)
+				Trigger(p, true, "marketing", p.AsOf, 0)
 		},
 		"segment.exited": func(p *profile.Profile) *Trigger {
-			return SegmentChange{Name: "vip_at_risk"}.Trigger(p, false, "", p.AsOf)
+			return SegmentChange{Name: "vip_at_risk"}.Trigger(p, false, "", p.AsOf, 0)
 		},
 		"lifecycle.changed": func(p *profile.Profile) *Trigger {
-			tr, _ := LifecycleChange{From: "active", To: "at_risk"}.Trigger(cfg.Lifecycle, p, p.AsOf)
+			tr, _ := LifecycleChange{From: "active", To: "at_risk"}.Trigger(cfg.Lifecycle, p, p.AsOf, 0)
 			return tr
 		},
 		"cart.abandoned": func(p *profile.Profile) *Trigger { return cart.Trigger(cfg.Cart, p) },
@@ -245,19 +245,19 @@ func details(tr *Trigger) int {
 func TestLifecycleTrigger(t *testing.T) {
 	p := jane()
 	on := LifecycleConfig{Enabled: true}
-	if _, ok := (LifecycleChange{From: "active", To: "active"}).Trigger(on, p, t0); ok {
+	if _, ok := (LifecycleChange{From: "active", To: "active"}).Trigger(on, p, t0, 0); ok {
 		t.Error("no change fired")
 	}
-	if _, ok := (LifecycleChange{From: "active", To: "at_risk"}).Trigger(LifecycleConfig{}, p, t0); ok {
+	if _, ok := (LifecycleChange{From: "active", To: "at_risk"}).Trigger(LifecycleConfig{}, p, t0, 0); ok {
 		t.Error("disabled rule fired")
 	}
-	tr, ok := LifecycleChange{To: "new"}.Trigger(on, p, t0)
+	tr, ok := LifecycleChange{To: "new"}.Trigger(on, p, t0, 0)
 	if !ok || tr.Reason != "lifecycle changed: none -> new" {
 		t.Errorf("first stage: %v %+v", ok, tr)
 	}
 	// Two changes at one version (time alone moved the profile on): two ids.
-	a, _ := LifecycleChange{From: "active", To: "at_risk"}.Trigger(on, p, t0)
-	b, _ := LifecycleChange{From: "at_risk", To: "churned"}.Trigger(on, p, t0.Add(60*24*time.Hour))
+	a, _ := LifecycleChange{From: "active", To: "at_risk"}.Trigger(on, p, t0, 0)
+	b, _ := LifecycleChange{From: "at_risk", To: "churned"}.Trigger(on, p, t0.Add(60*24*time.Hour), 0)
 	if a.TriggerID == b.TriggerID {
 		t.Error("two changes at one version share an id")
 	}
@@ -293,4 +293,36 @@ func TestTriggerJSON(t *testing.T) {
 func track(name, channel, props string) *event.Event {
 	return &event.Event{EventID: "e-" + strings.ReplaceAll(strings.ToLower(name), " ", "-"), Tenant: "acme",
 		Channel: channel, Type: event.TypeTrack, Name: name, EventTime: t0, Properties: json.RawMessage(props)}
+}
+
+// TestChangeKeys pins how a profile change's trigger ids name the
+// occurrence: the same state gives the same id, a re-evaluation (rev) or
+// another version a new one, and a merged-away profile's exit says where
+// it went.
+func TestChangeKeys(t *testing.T) {
+	p := jane()
+	s := SegmentChange{Name: "vip"}
+	base := s.Trigger(p, true, "", t0, 0)
+	if again := s.Trigger(p, true, "", t0.Add(time.Hour), 0); again.TriggerID != base.TriggerID {
+		t.Errorf("same version and rev, ids %s and %s differ", base.TriggerID, again.TriggerID)
+	}
+	if want := ID("acme", "segment.entered/"+p.ProfileID+"/vip/42"); base.TriggerID != want {
+		t.Errorf("rev 0 id = %s, want the key without a rev (%s)", base.TriggerID, want)
+	}
+	rev1 := s.Trigger(p, true, "", t0, 1)
+	if want := ID("acme", "segment.entered/"+p.ProfileID+"/vip/42.1"); rev1.TriggerID != want {
+		t.Errorf("rev 1 id = %s, want %s", rev1.TriggerID, want)
+	}
+	l0, _ := LifecycleChange{From: "active", To: "at_risk"}.Trigger(LifecycleConfig{Enabled: true}, p, t0, 0)
+	l2, _ := LifecycleChange{From: "active", To: "at_risk"}.Trigger(LifecycleConfig{Enabled: true}, p, t0, 2)
+	if l0.TriggerID == l2.TriggerID {
+		t.Errorf("lifecycle rev 0 and 2 share id %s", l0.TriggerID)
+	}
+	gone := SegmentChange{Name: "vip", Description: "Top customers", MergedInto: "p-2"}.Trigger(p, false, "", t0, 0)
+	if want := "left segment vip: Top customers (profile merged into p-2)"; gone.Reason != want {
+		t.Errorf("reason = %q, want %q", gone.Reason, want)
+	}
+	if gone.Segment.MergedInto != "p-2" {
+		t.Errorf("segment = %+v, want merged_into p-2", gone.Segment)
+	}
 }

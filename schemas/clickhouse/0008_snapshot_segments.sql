@@ -1,0 +1,26 @@
+-- 0008: segment membership in the profile snapshots.
+--
+-- A profile document on cx.profiles lists the segments the customer is in
+-- (docs/segments.md), as of its as_of: "segments", a sorted array of
+-- segment names. The sink copies it into segments, so that analysts count
+-- and select members without parsing profile (18.16 has no JSONExtract to
+-- read an array out of it).
+--
+--   segments  a profile state: the document's segments, [] when it has none
+--             (absent or null in the document too); a merge or a tombstone:
+--             []. Rows written before this migration read [], the default
+--             of an Array(String) column, although their profile may have
+--             been in segments: a profile's membership shows from its first
+--             state stored after the upgrade.
+--
+-- Like every summary column, segments belongs to its row: pick a profile's
+-- latest row first, filter after (0005_profile_snapshots.sql), then unfold
+-- the array with arrayJoin or ARRAY JOIN (docs/analytics.md, "Members per
+-- segment now"). Array(String), not Array(LowCardinality(String)): 18.16
+-- has no LowCardinality.
+--
+-- ClickHouse 18.16 has no ADD COLUMN IF NOT EXISTS: the migration runner
+-- (chstore.Store.Migrate) skips this statement when the column exists, so
+-- a re-run is harmless. Adding a column only changes metadata: existing
+-- parts read the default.
+ALTER TABLE cx_profile_snapshots ADD COLUMN segments Array(String) AFTER email;
