@@ -109,10 +109,10 @@ func Default() Config {
 	return Config{
 		MaxLateness: Duration(24 * time.Hour),
 		Cart: CartConfig{
-			Enabled:     true,
-			Window:      Duration(time.Hour),
-			Events:      []string{"Product Added", "Cart Viewed", "Checkout Started"},
-			Purpose:     "marketing",
+			Enabled: true,
+			Window:  Duration(time.Hour),
+			Events:  []string{"Product Added", "Cart Viewed", "Checkout Started"},
+			Purpose: "marketing",
 		},
 		FollowUps: []FollowUpRule{},
 		NegativeFeedback: NegativeFeedbackConfig{
