@@ -47,6 +47,9 @@ func testConfig(t *testing.T) (pipeline.Config, string) {
 	cfg := pipeline.Default()
 	cfg.Kafka = kafkaiotest.Config(t, 3)
 	cfg.Redis.Addr = testenv.Redis(t)
+	// Timer loops claim the due timers of every tenant in their database:
+	// this package keeps to database 2 (pipeline/resolve tests use 1).
+	cfg.Redis.DB = 2
 	cfg.ClickHouse.Addr = testenv.ClickHouse(t)
 	cfg.ClickHouse.Database = "cxstream_e2e_" + suffix
 	cfg.Resolver.Group += "-" + suffix
