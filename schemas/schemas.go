@@ -5,7 +5,7 @@
 //   - timeline.schema.json: resolved events on cx.timeline
 //   - profile.schema.json: profile states on cx.profiles
 //   - identity.schema.json: identity-log records on cx.identity
-//   - trigger.schema.json: trigger messages on cx.triggers (issue 8; not published yet)
+//   - trigger.schema.json: trigger messages on cx.triggers (pkg/trigger)
 //   - mappings/NAME.yaml: the built-in channel mappings (POS, help desk,
 //     email service, surveys, social), with sample payloads in
 //     mappings/samples; see pkg/mapping

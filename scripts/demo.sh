@@ -92,6 +92,10 @@ curl -fsS -H "Authorization: Bearer demo-api-token-0123456789" "http://127.0.0.1
   | head -c 400
 echo " ..."
 
+step "cx.triggers: what marketing and service tools were told (segments entered and left, lifecycle changes, carts, alerts)"
+bin/cxstream triggers -config "$CONFIG" -tenant "$TENANT" -limit 8 | tee "$RUN_DIR/triggers.out"
+triggers=$(sed -n '1s/.*"total":\([0-9]*\).*/\1/p' "$RUN_DIR/triggers.out")
+
 step "channel adapters (schemas/mappings): a till's exports through cxstream import, webhooks to POST /v1/channels/{mapping}"
 samples=schemas/mappings/samples
 bin/cxstream import -config "$CONFIG" -tenant "$TENANT" -mapping pos "$samples/pos.ndjson" "$samples/pos.csv" | tee "$RUN_DIR/import.out"
@@ -118,4 +122,4 @@ bin/cxstream timeline -config "$CONFIG" -tenant "$TENANT" "email:jane.doe@exampl
 echo
 echo "ground truth: $people people -> expected $expected profiles; the pipeline has $profiles"
 echo "channels: events=$channel_events (pos import, helpdesk, email, survey and social webhooks)"
-echo "demo: events=$events profiles=$profiles merges=$merges"
+echo "demo: events=$events profiles=$profiles merges=$merges triggers=$triggers"

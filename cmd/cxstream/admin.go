@@ -15,6 +15,7 @@ import (
 	"github.com/cxstream/cxstream/pkg/event"
 	"github.com/cxstream/cxstream/pkg/kafkaio"
 	"github.com/cxstream/cxstream/pkg/profile"
+	"github.com/cxstream/cxstream/pkg/segment"
 )
 
 // printProfile prints the profile REF resolves to, as JSON.
@@ -28,9 +29,17 @@ func printProfile(ctx context.Context, cfg pipeline.Config, tenant, ref string, 
 	if err != nil {
 		return fmt.Errorf("profile %s: %w", ref, err)
 	}
+	segs, err := segment.Compile(cfg.Segments)
+	if err != nil {
+		return err
+	}
+	p := rs.Model().Render(tenant, id, st, profile.Meta{AsOf: time.Now(), Provenance: provenance})
+	if p.Segments, _ = segs.Evaluate(p, p.AsOf); p.Segments == nil {
+		p.Segments = []string{}
+	}
 	enc := json.NewEncoder(stdout)
 	enc.SetIndent("", "  ")
-	return enc.Encode(rs.Model().Render(tenant, id, st, profile.Meta{AsOf: time.Now(), Provenance: provenance}))
+	return enc.Encode(p)
 }
 
 // printTimeline prints the cross-channel timeline of the profile REF

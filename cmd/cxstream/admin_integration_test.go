@@ -7,9 +7,11 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -18,10 +20,14 @@ import (
 	"github.com/segmentio/kafka-go"
 	"go.yaml.in/yaml/v3"
 
+	"github.com/cxstream/cxstream/pipeline"
 	"github.com/cxstream/cxstream/pkg/chstore"
 	"github.com/cxstream/cxstream/pkg/chstore/chstoretest"
+	"github.com/cxstream/cxstream/pkg/kafkaio"
+	"github.com/cxstream/cxstream/pkg/profile"
 	"github.com/cxstream/cxstream/pkg/redisstore"
 	"github.com/cxstream/cxstream/pkg/testenv"
+	"github.com/cxstream/cxstream/pkg/trigger"
 	"github.com/cxstream/cxstream/schemas"
 )
 
@@ -172,6 +178,43 @@ func TestIntegrationAdminVerbs(t *testing.T) {
 		want := Stats{Tenant: tenant}
 		if got := decodeStats(t, out); got != want {
 			t.Errorf("stats = %+v, want %+v", got, want)
+		}
+	})
+
+	t.Run("triggers lists one tenant's triggers", func(t *testing.T) {
+		cfg, err := pipeline.Load(s.path, func(string) string { return "" })
+		if err != nil {
+			t.Fatal(err)
+		}
+		tenant, other := "cmdtest_"+randomHex(t, 6), "cmdtest_"+randomHex(t, 6)
+		at := time.Date(2026, 3, 12, 18, 0, 0, 0, time.UTC)
+		var msgs []kafka.Message
+		for i, tn := range []string{tenant, other, tenant, tenant} {
+			p := &profile.Profile{ProfileID: fmt.Sprint("p", i), Tenant: tn, Version: 1,
+				Demographic: profile.Demographic{Email: fmt.Sprintf("c%d@example.com", i)}}
+			tr := trigger.SegmentChange{Name: "vip"}.Trigger(p, i != 3, "", at.Add(time.Duration(i)*time.Minute), 0)
+			v, _ := json.Marshal(tr)
+			hs := tr.Headers()
+			msgs = append(msgs, kafka.Message{Topic: cfg.Kafka.Topics.Triggers, Key: []byte(p.ProfileID), Value: v,
+				Headers: []kafka.Header{kafka.Header(hs[0]), kafka.Header(hs[1])}})
+		}
+		w := kafkaio.NewWriter(cfg.Kafka)
+		defer w.Close()
+		if err := w.WriteMessages(context.Background(), msgs...); err != nil {
+			t.Fatal(err)
+		}
+		out, err := cxstream(t, "triggers", "-config", s.path, "-tenant", tenant, "-limit", "2")
+		if err != nil {
+			t.Fatalf("triggers: %v", err)
+		}
+		lines := strings.Split(strings.TrimSpace(out), "\n")
+		want := []string{
+			`{"tenant":"` + tenant + `","total":3,"by_type":{"segment.entered":2,"segment.exited":1}}`,
+			`{"at":"2026-03-12T18:02:00Z","type":"segment.entered","profile_id":"p2","email":"c2@example.com","reason":"entered segment vip"}`,
+			`{"at":"2026-03-12T18:03:00Z","type":"segment.exited","profile_id":"p3","email":"c3@example.com","reason":"left segment vip"}`,
+		}
+		if !slices.Equal(lines, want) {
+			t.Errorf("triggers printed\n%s\nwant\n%s", out, strings.Join(want, "\n"))
 		}
 	})
 

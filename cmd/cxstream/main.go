@@ -12,6 +12,7 @@
 //	cxstream profile -tenant T REF    print a profile (REF: profile id or type:value)
 //	cxstream timeline -tenant T REF   print a profile's cross-channel timeline
 //	cxstream stats -tenant T          print a tenant's counts
+//	cxstream triggers -tenant T [-limit N]  print a tenant's triggers on cx.triggers
 //	cxstream rebuild -tenant T [-check]  recompute the identity graph from ClickHouse
 //	cxstream unmerge -tenant T -identifier TYPE:VALUE REF
 //	                                  take an identifier out of a profile
@@ -51,6 +52,7 @@ commands:
   profile     print a profile as JSON: cxstream profile -tenant T REF
   timeline    print a profile's cross-channel timeline: cxstream timeline -tenant T [-limit N] REF
   stats       print a tenant's counts (events, profiles, merges, identifiers) as JSON
+  triggers    print a tenant's triggers on cx.triggers: counts by type, then the last -limit (default 100)
   unmerge     take an identifier out of a profile for good, re-derive the split and announce it:
               cxstream unmerge -tenant T -identifier TYPE:VALUE REF
   rebuild     rebuild a tenant's graph from the ClickHouse log (stop resolvers first): cxstream rebuild -tenant T [-check]
@@ -79,7 +81,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.SetOutput(stderr)
 	configPath := fs.String("config", os.Getenv("CXSTREAM_CONFIG"), "YAML configuration file")
 	tenant := fs.String("tenant", "", "tenant (admin verbs)")
-	limit := fs.Int("limit", 100, "events to show (timeline)")
+	limit := fs.Int("limit", 100, "events (timeline) or triggers (triggers) to show")
 	identifier := fs.String("identifier", "", "identifier to take out of the profile, type:value (unmerge)")
 	provenance := fs.Bool("provenance", false, "show where each value came from (profile)")
 	check := fs.Bool("check", false, "rebuild into a scratch key space and compare with the live graph (rebuild)")
@@ -125,6 +127,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return errors.New("usage: cxstream stats -tenant TENANT")
 		}
 		return printStats(ctx, cfg, *tenant, stdout)
+	case "triggers":
+		if *tenant == "" {
+			return errors.New("usage: cxstream triggers -tenant TENANT [-limit N]")
+		}
+		return printTriggers(ctx, cfg, *tenant, *limit, stdout)
 	}
 	return fmt.Errorf("unknown command %q; run cxstream help", cmd)
 }

@@ -42,7 +42,7 @@ func clearEnv(t *testing.T) {
 }
 
 func TestHelpListsEveryCommand(t *testing.T) {
-	commands := []string{"run", "collector", "resolver", "sink", "api", "migrate", "import", "mappings", "profile", "timeline", "stats"}
+	commands := []string{"run", "collector", "resolver", "sink", "api", "migrate", "import", "mappings", "profile", "timeline", "stats", "triggers"}
 	for _, args := range [][]string{nil, {"help"}, {"-h"}, {"--help"}} {
 		t.Run(strings.Join(append([]string{"cxstream"}, args...), " "), func(t *testing.T) {
 			var stdout, stderr bytes.Buffer

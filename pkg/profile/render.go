@@ -38,9 +38,10 @@ type Profile struct {
 	MergedFrom []string `json:"merged_from"`
 	// Segments lists the segments (docs/segments.md) the customer is in as
 	// of AsOf, sorted. Render leaves it empty: membership depends on the
-	// configured segments (pkg/segment, which renders cannot import), so
-	// whoever evaluates them fills it in. Nothing does yet (issue 8): it is
-	// always empty for now.
+	// configured segments (pkg/segment, which this package cannot import), so
+	// whoever evaluates them fills it in: the resolver
+	// (pipeline/resolve.Activator) before it publishes the profile on
+	// cx.profiles, and the Profile API when it answers.
 	Segments []string `json:"segments"`
 	// Provenance says where each stamped value came from, keyed by its path
 	// in this document ("traits.plan", "psychographic.nps"); only when
