@@ -68,9 +68,10 @@ type activationEnv struct {
 	tenant string
 	suffix string
 	segs   *segment.Set
+	offset *int64 // the next offset apply gives an event
 }
 
-func newActivationEnv(t *testing.T) activationEnv {
+func newActivationEnv(t testing.TB) activationEnv {
 	t.Helper()
 	cfg := redisstore.Default()
 	cfg.DB = timerDB
@@ -81,10 +82,10 @@ func newActivationEnv(t *testing.T) activationEnv {
 	}
 	b := make([]byte, 4)
 	rand.Read(b)
-	return activationEnv{kcfg: kafkaiotest.Config(t, 4), store: store, tenant: tenant, suffix: hex.EncodeToString(b), segs: segs}
+	return activationEnv{kcfg: kafkaiotest.Config(t, 4), store: store, tenant: tenant, suffix: hex.EncodeToString(b), segs: segs, offset: new(int64)}
 }
 
-func (env activationEnv) activator(t *testing.T, timers resolve.TimerConfig) *resolve.Activator {
+func (env activationEnv) activator(t testing.TB, timers resolve.TimerConfig) *resolve.Activator {
 	t.Helper()
 	a, err := resolve.NewActivator(env.segs, activationRules(), env.store.Model(), env.store, env.kcfg.Topics.Triggers, timers, nil)
 	if err != nil {
@@ -139,12 +140,13 @@ func (env activationEnv) profileOf(t *testing.T, who string) string {
 
 // apply resolves and folds events in Redis as a resolver would, and
 // returns what changed, its profiles rendered now.
-func (env activationEnv) apply(t *testing.T, events []*event.Event) resolve.Change {
+func (env activationEnv) apply(t testing.TB, events []*event.Event) resolve.Change {
 	t.Helper()
 	items := make([]redisstore.Item, len(events))
 	for i, e := range events {
 		e.ReceivedAt = time.Now().UTC()
-		it, ok := redisstore.NewItem("test/0", int64(i), e, env.store.Policy(), env.store.Model())
+		it, ok := redisstore.NewItem("test/0", *env.offset, e, env.store.Policy(), env.store.Model())
+		*env.offset++
 		if !ok {
 			t.Fatalf("event %d has no usable identifier", i)
 		}
@@ -452,4 +454,47 @@ func TestIntegrationTwoTimerLoopsFireEachCartOnce(t *testing.T) {
 			t.Errorf("no cart.abandoned for %s", pid)
 		}
 	}
+}
+
+// BenchmarkActivate measures what activation adds to a resolver batch of
+// 1,000 events from 500 customers (carts, orders, surveys, page views)
+// against the real Redis: evaluating the segments of the touched profiles,
+// the one Activate round trip (membership, transitions, timers), building
+// the triggers, and the ack. Reported per event. "new": every batch's
+// customers are new, so each enters segments and a lifecycle stage (the
+// worst case: ~3 triggers per profile); "returning": the same customers
+// every batch, so memberships rarely change (the steady state).
+func BenchmarkActivate(b *testing.B) {
+	b.Run("new", func(b *testing.B) { benchmarkActivate(b, true) })
+	b.Run("returning", func(b *testing.B) { benchmarkActivate(b, false) })
+}
+
+func benchmarkActivate(b *testing.B, fresh bool) {
+	env := newActivationEnv(b)
+	a := env.activator(b, resolve.DefaultTimers())
+	ctx := context.Background()
+	names := []struct{ name, props string }{{"Product Added", `{"product_id":"p","price":20}`},
+		{"Order Completed", `{"order_id":"o","revenue":120}`}, {"Survey Responded", `{"nps":4}`}, {"Page Viewed", ""}}
+	batch := 0
+	for b.Loop() {
+		b.StopTimer()
+		var events []*event.Event
+		for i := range 1000 {
+			n := names[i%len(names)]
+			events = append(events, env.track(fmt.Sprintf("b%d-c%d", batch, i%500), n.name, n.props, time.Now().UTC()))
+		}
+		if fresh {
+			batch++
+		}
+		ch := env.apply(b, events)
+		b.StartTimer()
+		act, err := a.Activate(ctx, ch)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := a.Ack(ctx, env.tenant, act.Done); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N*1000), "µs/event")
 }

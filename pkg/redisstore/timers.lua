@@ -38,12 +38,19 @@ local function slot(due, payload)
 end
 
 -- schedule puts an occurrence of id due at due (ms) in its pending slot.
--- mode "set" replaces a pending occurrence; "max" keeps the later due of
+-- mode "set" replaces a pending occurrence (one with the same due and
+-- payload stays as it is); "max" keeps the later due of
 -- the new one, the pending one and the leased one (a late or replayed
 -- event cannot fire a timer again for a moment already being published);
 -- "nx" schedules only if id is neither pending nor leased.
 local function schedule(id, due, payload, mode)
   local pending = redis.call('HGET', TMP, id)
+  if pending and mode ~= 'nx' then
+    -- The same occurrence pending already (an eval timer set again to the
+    -- same moment, as most batches do): keep it rather than renumber it.
+    local seq, d = occurrence(pending)
+    if d == due and string.sub(pending, #string.format('%d %d ', seq, d) + 1) == payload then return end
+  end
   if mode == 'nx' then
     if pending or redis.call('HEXISTS', TMLP, id) == 1 then return end
   elseif mode == 'max' then

@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -13,6 +14,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/cxstream/cxstream/pkg/redisstore"
+	"github.com/cxstream/cxstream/pkg/redisstore/redisstoretest"
 )
 
 // claimAll claims everything due at now, in rounds of 100.
@@ -457,5 +459,27 @@ func TestIntegrationIndexNeverLate(t *testing.T) {
 	}
 	if earliest := t0.Add(500 * time.Millisecond).UnixMilli(); int64(score) > earliest {
 		t.Errorf("index at %d, after the earliest timer %d", int64(score), earliest)
+	}
+}
+
+// Setting a timer again to the occurrence already pending (an eval timer
+// most batches set to the same moment) keeps that occurrence, sequence
+// number and all; another due or payload replaces it.
+func TestIntegrationSetSameOccurrenceKeepsIt(t *testing.T) {
+	s, tenant := redisstoretest.New(t)
+	due := t0.Add(time.Minute)
+	schedule(t, s, tenant, spec("eval:p", due, `{"kind":"eval"}`, redisstore.ModeSet))
+	schedule(t, s, tenant, spec("eval:p", due, `{"kind":"eval"}`, redisstore.ModeSet))
+	schedule(t, s, tenant, spec("eval:q", due, `a`, redisstore.ModeSet))
+	schedule(t, s, tenant, spec("eval:q", due, `b`, redisstore.ModeSet))
+	got := claimAll(t, s, tenant, due)
+	if len(got) != 2 {
+		t.Fatalf("claimed %v, want one occurrence each of eval:p and eval:q", fired(got))
+	}
+	slices.SortFunc(got, func(a, b redisstore.Claimed) int { return strings.Compare(a.ID, b.ID) })
+	// Sequence numbers count occurrences made: eval:p's first is 1, and
+	// eval:q's are 2 and 3, of which the second (payload b) stands.
+	if got[0].Seq != 1 || got[1].Seq != 3 || string(got[1].Payload) != "b" {
+		t.Errorf("claimed %v with seqs %d, %d; want eval:p kept at 1, eval:q replaced (3, b)", fired(got), got[0].Seq, got[1].Seq)
 	}
 }
