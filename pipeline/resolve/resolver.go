@@ -70,11 +70,14 @@ func (r *Resolver) Run(ctx context.Context) error {
 	writer := kafkaio.NewWriter(r.kafka)
 	defer writer.Close()
 	if r.act != nil {
+		// The loop stops with Run, whether ctx ended or Run failed, and
+		// before the writer closes.
+		tctx, stop := context.WithCancel(ctx)
 		timers := make(chan error, 1)
 		go func() {
-			timers <- r.act.RunTimers(ctx, writer, r.kafka.Topics.DeadLetter, r.log.With("loop", "timers"))
+			timers <- r.act.RunTimers(tctx, writer, r.kafka.Topics.DeadLetter, r.log.With("loop", "timers"))
 		}()
-		defer func() { <-timers }() // before the writer closes
+		defer func() { stop(); <-timers }()
 	}
 	r.log.Info("resolver started", "topic", r.kafka.Topics.Interactions, "group", r.cfg.Group)
 	for {
