@@ -5,6 +5,10 @@
 //
 //	cxload -config docs/cxstream.example.yaml -tenant demo -people 300
 //
+// With -to kafka it writes the same messages to cx.interactions directly,
+// each encoded exactly as the collector would (no write keys needed): the
+// fast way to preload a backlog for a benchmark.
+//
 // Write keys are taken from the configuration's collector section: one per
 // channel of the tenant. The population carries identity hazards (shared
 // family tablets, junk identifiers from broken integrations, second emails,
@@ -54,6 +58,7 @@ func main() {
 
 type options struct {
 	config, tenant, collector, truth string
+	to                               string // collector or kafka
 	people, batch, concurrency       int
 	seed                             uint64
 	// Shares of the population (synth.Config).
@@ -71,6 +76,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	fs.StringVar(&o.config, "config", os.Getenv("CXSTREAM_CONFIG"), "cxstream YAML configuration (write keys)")
 	fs.StringVar(&o.tenant, "tenant", "demo", "tenant whose write keys to use")
 	fs.StringVar(&o.collector, "collector", "http://127.0.0.1:8080", "collector base URL")
+	fs.StringVar(&o.to, "to", "collector", "where to send: collector (HTTP /v1/batch with the tenant's write keys) or kafka (straight to cx.interactions, encoded as the collector would)")
 	fs.StringVar(&o.truth, "truth", "", "write the ground truth (one JSON person per line) to this file")
 	fs.IntVar(&o.people, "people", 300, "people in the population")
 	fs.IntVar(&o.batch, "batch", 100, "messages per /v1/batch request")
@@ -90,6 +96,9 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	if o.to != "collector" && o.to != "kafka" {
+		return fmt.Errorf("-to %q: want collector or kafka", o.to)
 	}
 	if o.batch < 1 || o.concurrency < 1 {
 		return fmt.Errorf("-batch and -concurrency must be at least 1, got %d and %d", o.batch, o.concurrency)
@@ -117,7 +126,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		}
 	}
 	for _, ch := range synth.Channels {
-		if keys[ch] == "" {
+		if keys[ch] == "" && o.to == "collector" {
 			return fmt.Errorf("no write key for tenant %q channel %q in the collector configuration", o.tenant, ch)
 		}
 	}
@@ -145,7 +154,14 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 
 	start := time.Now()
-	sent, failed := send(ctx, o, keys, pop)
+	var sent, failed int64
+	if o.to == "kafka" {
+		if sent, failed, err = sendKafka(ctx, cfg, o.tenant, pop); err != nil {
+			return err
+		}
+	} else {
+		sent, failed = send(ctx, o, keys, pop)
+	}
 	secs := time.Since(start).Seconds()
 	fmt.Fprintf(stdout, "cxload: people=%d messages=%d accepted=%d failed=%d expected_profiles=%d seconds=%.1f events_per_sec=%.0f\n",
 		len(pop.People), len(pop.Messages), sent, failed, pop.ExpectedProfiles(), secs, float64(sent)/secs)

@@ -72,14 +72,7 @@ func (c *Collector) handle(req *request, index int, raw []byte, m *tracking.Mess
 	if req.typ != "" {
 		m.Type = string(req.typ)
 	}
-	e, err := tracking.Map(m, req.src, req.now)
-	var ops *traitOps
-	if err == nil {
-		ops, err = mapTraitOps(e)
-	}
-	if err == nil {
-		err = ops.rename(tracking.Prepare(e, c.in.limits))
-	}
+	e, err := envelope(m, req.src, req.now, c.in.limits)
 	var msg kafka.Message
 	if err == nil {
 		msg, err = c.in.admit(e, func() string { return tracking.IdentifierFields(e.Identifiers) })
