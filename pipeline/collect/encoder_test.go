@@ -62,7 +62,7 @@ func TestEncoder(t *testing.T) {
 	// A junk-only message and a track without a name are rejected, naming the field.
 	for body, field := range map[string]string{
 		`{"type":"track","event":"Viewed","anonymousId":"undefined"}`: "anonymousId",
-		`{"type":"track","userId":"u-1"}`:                           "event",
+		`{"type":"track","userId":"u-1"}`:                             "event",
 	} {
 		_, _, err := encode(body)
 		var fe event.Errors
