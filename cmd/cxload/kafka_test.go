@@ -21,11 +21,11 @@ import (
 // With -to kafka every message of the population lands on cx.interactions
 // as an envelope of the tenant, keyed by an identifier, with no collector.
 func TestIntegrationRunToKafka(t *testing.T) {
+	kcfg := kafkaiotest.Config(t, 2) // reads the broker from the environment first
 	t.Setenv("CXSTREAM_CONFIG", "")
 	for _, name := range pipeline.EnvVars() {
 		t.Setenv(name, "")
 	}
-	kcfg := kafkaiotest.Config(t, 2)
 	var b strings.Builder
 	fmt.Fprintf(&b, "kafka:\n  brokers: [%s]\n  partitions: 2\n  topics:\n", strings.Join(kcfg.Brokers, ", "))
 	fmt.Fprintf(&b, "    interactions: %s\n    deadletter: %s\n    timeline: %s\n    profiles: %s\n    identity: %s\n    triggers: %s\n",
