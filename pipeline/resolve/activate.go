@@ -162,7 +162,10 @@ func (a *Activator) Activate(ctx context.Context, ch Change) (Activation, error)
 		if to, ok := into[pid]; ok {
 			pid = to
 		}
-		timers = a.eventTimers(timers, pid, e, now)
+		var err error
+		if timers, err = a.eventTimers(timers, pid, e, now); err != nil {
+			return out, err
+		}
 		if p := byID[pid]; p != nil {
 			if msg, ok, err := a.alert(e, p, now); err != nil {
 				return out, err
@@ -205,37 +208,39 @@ func (a *Activator) Ack(ctx context.Context, tenant string, done []redisstore.Cl
 // first, so an event that both cancels and schedules leaves the new timer.
 // Timers already too late to fire (trigger.Config.MaxLateness) are not
 // scheduled.
-func (a *Activator) eventTimers(timers []redisstore.TimerSpec, pid string, e *event.Event, now time.Time) []redisstore.TimerSpec {
+func (a *Activator) eventTimers(timers []redisstore.TimerSpec, pid string, e *event.Event, now time.Time) ([]redisstore.TimerSpec, error) {
 	cart := a.rules.Cart
 	if e.Type != event.TypeTrack {
-		return timers
+		return timers, nil
 	}
-	if trigger.IsOrder(cart, e) {
-		// The open cart's due is its activity time plus the window: one at
-		// or before the order is due at or before this.
-		timers = append(timers, redisstore.TimerSpec{ID: "cart:" + pid, Due: e.EventTime.Add(time.Duration(cart.Window)),
-			Mode: redisstore.ModeCancel})
+	if due, ok := cart.Closes(e); ok {
+		timers = append(timers, redisstore.TimerSpec{ID: "cart:" + pid, Due: due, Mode: redisstore.ModeCancel})
 	}
 	for _, r := range a.rules.FollowUps {
-		if r.UnlessEvent != "" && r.UnlessEvent == e.Name {
-			timers = append(timers, redisstore.TimerSpec{ID: followUpID(r.Name, pid),
-				Due: e.EventTime.Add(time.Duration(r.Delay)), Mode: redisstore.ModeCancel})
+		if due, ok := r.Cancels(e); ok {
+			timers = append(timers, redisstore.TimerSpec{ID: followUpID(r.Name, pid), Due: due, Mode: redisstore.ModeCancel})
 		}
 	}
 	if trigger.CartActivity(cart, e) {
 		c := trigger.CartOf(cart, e)
 		if !a.rules.TooLate(c.Due(), now) {
-			p, _ := json.Marshal(timerPayload{Transition: redisstore.Transition{Kind: timerCart, ProfileID: pid}, Cart: &c})
+			p, err := json.Marshal(timerPayload{Transition: redisstore.Transition{Kind: timerCart, ProfileID: pid}, Cart: &c})
+			if err != nil {
+				return timers, fmt.Errorf("encode the cart of event %s: %w", e.EventID, err)
+			}
 			timers = append(timers, redisstore.TimerSpec{ID: "cart:" + pid, Due: c.Due(), Payload: p, Mode: redisstore.ModeMax})
 		}
 	}
 	for _, f := range trigger.FollowUpsFor(a.rules.FollowUps, e) {
 		if !a.rules.TooLate(f.Due(), now) {
-			p, _ := json.Marshal(timerPayload{Transition: redisstore.Transition{Kind: timerFollowUp, ProfileID: pid}, FollowUp: &f})
+			p, err := json.Marshal(timerPayload{Transition: redisstore.Transition{Kind: timerFollowUp, ProfileID: pid}, FollowUp: &f})
+			if err != nil {
+				return timers, fmt.Errorf("encode the follow-up of event %s: %w", e.EventID, err)
+			}
 			timers = append(timers, redisstore.TimerSpec{ID: followUpID(f.Rule, pid), Due: f.Due(), Payload: p, Mode: redisstore.ModeNX})
 		}
 	}
-	return timers
+	return timers, nil
 }
 
 func followUpID(rule, pid string) string { return "fu:" + rule + ":" + pid }
@@ -266,7 +271,12 @@ func (a *Activator) transition(c redisstore.Claimed, profileOf func(pid string) 
 	if err := json.Unmarshal(c.Payload, &tr); err != nil {
 		return kafka.Message{}, false, fmt.Errorf("decode transition %s: %w", c.ID, err)
 	}
-	p := profileOf(tr.ProfileID)
+	return a.transitionOf(c.ID, tr, profileOf(tr.ProfileID))
+}
+
+// transitionOf builds the trigger of transition tr (timer id) about p, the
+// profile its id names now (nil: none, the transition is dropped).
+func (a *Activator) transitionOf(id string, tr redisstore.Transition, p *profile.Profile) (kafka.Message, bool, error) {
 	if p == nil {
 		a.m.suppressed.WithLabelValues(tr.Kind, "gone").Inc()
 		return kafka.Message{}, false, nil
@@ -291,7 +301,7 @@ func (a *Activator) transition(c redisstore.Claimed, profileOf func(pid string) 
 			return kafka.Message{}, false, nil
 		}
 	default:
-		return kafka.Message{}, false, fmt.Errorf("transition %s: unknown kind %q", c.ID, tr.Kind)
+		return kafka.Message{}, false, fmt.Errorf("transition %s: unknown kind %q", id, tr.Kind)
 	}
 	return a.publishable(t, p)
 }

@@ -173,7 +173,7 @@ func (a *Activator) fire(ctx context.Context, tenant string, claimed []redisstor
 			continue
 		case redisstore.KindSegmentEntered, redisstore.KindSegmentExited, redisstore.KindLifecycleChanged:
 			// A transition whose publisher's lease ran out.
-			msg, ok, err := a.transition(c, func(string) *profile.Profile { return p })
+			msg, ok, err := a.transitionOf(c.ID, tp.Transition, p)
 			if err != nil {
 				return out, err
 			}
@@ -231,7 +231,7 @@ func (a *Activator) cartTrigger(c *trigger.Cart, p *profile.Profile, due, now ti
 	switch {
 	case c == nil || p == nil:
 		a.m.suppressed.WithLabelValues(typ, "gone").Inc()
-	case p.Transactional.LastOrderAt != nil && !p.Transactional.LastOrderAt.Before(c.CartAt):
+	case c.OrderedSince(p):
 		a.m.suppressed.WithLabelValues(typ, "cancelled").Inc()
 	case a.rules.TooLate(due, now):
 		a.m.suppressed.WithLabelValues(typ, "late").Inc()

@@ -310,14 +310,7 @@ func TestIntegrationRescheduleWhileLeased(t *testing.T) {
 func TestIntegrationDueTenants(t *testing.T) {
 	s, tenant := timerStore(t)
 	ctx := context.Background()
-	due := func(now time.Time) bool {
-		t.Helper()
-		ts, err := s.DueTenants(ctx, now)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return slices.Contains(ts, tenant)
-	}
+	due := func(now time.Time) bool { return dueTenant(t, s, tenant, now) }
 	if due(t0.Add(1000 * time.Hour)) {
 		t.Fatal("a tenant without timers is due")
 	}
@@ -376,15 +369,7 @@ func TestIntegrationDueTenants(t *testing.T) {
 // scheduled due.
 func TestIntegrationCancelLeavesIndexAlone(t *testing.T) {
 	s, tenant := timerStore(t)
-	ctx := context.Background()
-	due := func(now time.Time) bool {
-		t.Helper()
-		ts, err := s.DueTenants(ctx, now)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return slices.Contains(ts, tenant)
-	}
+	due := func(now time.Time) bool { return dueTenant(t, s, tenant, now) }
 	schedule(t, s, tenant, redisstore.TimerSpec{ID: "cart:p", Due: t0, Mode: redisstore.ModeCancel})
 	if due(t0.Add(1000 * time.Hour)) {
 		t.Error("a call that only cancels indexed the tenant")
@@ -482,4 +467,14 @@ func TestIntegrationSetSameOccurrenceKeepsIt(t *testing.T) {
 	if got[0].Seq != 1 || got[1].Seq != 3 || string(got[1].Payload) != "b" {
 		t.Errorf("claimed %v with seqs %d, %d; want eval:p kept at 1, eval:q replaced (3, b)", fired(got), got[0].Seq, got[1].Seq)
 	}
+}
+
+// dueTenant reports whether DueTenants at now lists tenant.
+func dueTenant(t *testing.T, s *redisstore.Store, tenant string, now time.Time) bool {
+	t.Helper()
+	ts, err := s.DueTenants(context.Background(), now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return slices.Contains(ts, tenant)
 }

@@ -117,7 +117,8 @@ func quantity(p map[string]json.RawMessage) int64 {
 func (c Cart) Due() time.Time { return c.CartAt.Add(time.Duration(c.Window)) }
 
 // ClosedBy reports whether e is an order at or after the cart's activity,
-// which closes the cart.
+// which closes the cart. CartConfig.Closes states the same as a bound on
+// due times, for a store that keeps carts by due time.
 func (c Cart) ClosedBy(cfg CartConfig, e *event.Event) bool {
 	return IsOrder(cfg, e) && !e.EventTime.Before(c.CartAt)
 }
@@ -130,4 +131,23 @@ func (c Cart) Trigger(cfg CartConfig, p *profile.Profile) *Trigger {
 	t := New(TypeCartAbandoned, string(TypeCartAbandoned)+"/"+c.EventID, p, c.Due(), reason, cfg.Purpose)
 	t.Cart = &c
 	return t
+}
+
+// Closes reports whether e is an order, and if so the latest due time of
+// the carts it closes: a cart is closed by e (ClosedBy) exactly when its
+// Due is at or before the bound, as its activity was at or before e.
+func (cfg CartConfig) Closes(e *event.Event) (dueAtMost time.Time, ok bool) {
+	if !IsOrder(cfg, e) {
+		return time.Time{}, false
+	}
+	return e.EventTime.Add(time.Duration(cfg.Window)), true
+}
+
+// OrderedSince reports whether profile p has an order at or after the
+// cart's activity: the check when the cart comes due, which sees orders
+// however they reached the profile (a merge since, an order whose event
+// was processed before the cart's).
+func (c Cart) OrderedSince(p *profile.Profile) bool {
+	last := p.Transactional.LastOrderAt
+	return last != nil && !last.Before(c.CartAt)
 }

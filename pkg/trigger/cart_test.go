@@ -115,5 +115,31 @@ func TestCartDueAndClosed(t *testing.T) {
 		if got := c.ClosedBy(cfg, tt.e); got != tt.closed {
 			t.Errorf("ClosedBy(%s at %s) = %v", tt.e.Name, tt.e.EventTime, got)
 		}
+		// Closes says the same as a bound on due times.
+		bound, ok := cfg.Closes(tt.e)
+		if got := ok && !c.Due().After(bound); got != tt.closed {
+			t.Errorf("Closes(%s at %s) = %v, %v: closes the cart %v, want %v", tt.e.Name, tt.e.EventTime, bound, ok, got, tt.closed)
+		}
 	}
 }
+
+func TestCartOrderedSince(t *testing.T) {
+	c := Cart{CartAt: t0}
+	for _, tt := range []struct {
+		last *time.Time
+		want bool
+	}{
+		{nil, false},
+		{ptr(t0.Add(-time.Minute)), false}, // the order before the cart
+		{ptr(t0), true},
+		{ptr(t0.Add(time.Minute)), true},
+	} {
+		p := jane()
+		p.Transactional.LastOrderAt = tt.last
+		if got := c.OrderedSince(p); got != tt.want {
+			t.Errorf("last order %v: OrderedSince = %v, want %v", tt.last, got, tt.want)
+		}
+	}
+}
+
+func ptr[T any](v T) *T { return &v }

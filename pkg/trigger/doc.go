@@ -8,14 +8,16 @@
 // profile state and keeps whatever is pending (carts, follow-ups) itself.
 //
 //   - Per event: [CartActivity] and [CartOf] start or replace the profile's
-//     pending [Cart]; [Cart.ClosedBy] (an order, [IsOrder]) clears it;
-//     [FollowUpsFor] schedules [FollowUp]s, which [FollowUp.CancelledBy]
-//     cancels; [ReadFeedback] and [NegativeFeedback] raise an [Alert] at
-//     once.
+//     pending [Cart]; an order ([IsOrder]) closes it ([Cart.ClosedBy], or
+//     as a bound on due times for a timer store, [CartConfig.Closes]);
+//     [FollowUpsFor] schedules [FollowUp]s, which the rule's cancelling
+//     event cancels ([FollowUp.CancelledBy], [FollowUpRule.Cancels]);
+//     [ReadFeedback] and [NegativeFeedback] raise an [Alert] at once.
 //   - Per profile change: [SegmentChange.Trigger] and
 //     [LifecycleChange.Trigger] from the old and the new state.
 //   - When a cart or follow-up is due ([Cart.Due], [FollowUp.Due]):
-//     [Cart.Trigger], [FollowUp.Trigger] with the profile as it is then.
+//     [Cart.Trigger] unless the profile ordered since ([Cart.OrderedSince]),
+//     [FollowUp.Trigger], with the profile as it is then.
 //
 // Before publishing, the resolver checks consent with [Config.Allows] on
 // the profile's psychographic consent, and age with [Config.TooLate].

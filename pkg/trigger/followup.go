@@ -37,7 +37,8 @@ func FollowUpsFor(rules []FollowUpRule, e *event.Event) []FollowUp {
 // Due is when the follow-up fires.
 func (f FollowUp) Due() time.Time { return f.SourceAt.Add(time.Duration(f.Delay)) }
 
-// CancelledBy reports whether e cancels the follow-up: a track event named
+// CancelledBy reports whether e cancels the follow-up (FollowUpRule.Cancels
+// states the same as a bound on due times): a track event named
 // UnlessEvent, at or after the source event, other than the source event.
 // (One that comes after the follow-up was due arrives too late to cancel
 // it; the caller only asks while the follow-up is pending.)
@@ -65,4 +66,17 @@ func (f FollowUp) Trigger(rules []FollowUpRule, p *profile.Profile) (t *Trigger,
 		return t, true
 	}
 	return nil, false
+}
+
+// Cancels reports whether e is the rule's cancelling event, and if so the
+// latest due time of the rule's follow-ups it cancels: those whose source
+// event was at or before e (CancelledBy), as their due is the source time
+// plus Delay. It cannot tell e from a follow-up's own source event (a rule
+// whose UnlessEvent is its AfterEvent): the caller cancels before it
+// schedules e's own follow-up.
+func (r FollowUpRule) Cancels(e *event.Event) (dueAtMost time.Time, ok bool) {
+	if r.UnlessEvent == "" || e.Type != event.TypeTrack || e.Name != r.UnlessEvent {
+		return time.Time{}, false
+	}
+	return e.EventTime.Add(time.Duration(r.Delay)), true
 }

@@ -55,6 +55,11 @@ func TestFollowUps(t *testing.T) {
 		if got := wp.CancelledBy(tt.e); got != tt.cancel {
 			t.Errorf("%s: CancelledBy = %v", tt.name, got)
 		}
+		// The rule's Cancels says the same as a bound on due times.
+		bound, ok := rules[0].Cancels(tt.e)
+		if got := ok && !wp.Due().After(bound); got != tt.cancel {
+			t.Errorf("%s: Cancels = %v, %v: cancels the follow-up %v, want %v", tt.name, bound, ok, got, tt.cancel)
+		}
 	}
 	if got[1].CancelledBy(at(track("Demo Requested", "web", `{}`), time.Hour)) {
 		t.Error("a rule without unless_event was cancelled")
