@@ -55,6 +55,7 @@ func Run(ctx context.Context, cfg Config, stages []string, log *slog.Logger, reg
 			return err
 		}
 		defer rs.Close()
+		rs.Client().AddHook(telemetry.NewRedisHook(reg))
 	}
 	if has(StageSink) || has(StageAPI) {
 		if err := waitFor(ctx, log, "clickhouse", func(ctx context.Context) (err error) {

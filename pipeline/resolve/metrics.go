@@ -1,6 +1,10 @@
 package resolve
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/cxstream/cxstream/pkg/kafkaio"
+)
 
 type metrics struct {
 	events      *prometheus.CounterVec
@@ -8,6 +12,7 @@ type metrics struct {
 	batchSize   prometheus.Histogram
 	batchTime   prometheus.Histogram
 	redisCalls  prometheus.Counter
+	commits     prometheus.Counter
 	identity    *prometheus.CounterVec
 	retries     *prometheus.CounterVec
 	rederived   prometheus.Counter
@@ -34,6 +39,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help:    "Time from a batch's fetch to its commit.",
 			Buckets: prometheus.ExponentialBuckets(0.001, 2, 14),
 		}),
+		commits: kafkaio.CommitCounter("resolver"),
 		redisCalls: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "cxstream_resolver_redis_calls_total",
 			Help: "Resolve script calls (one per batch and tenant).",
@@ -56,7 +62,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}, []string{"op"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.events, m.deadletters, m.batchSize, m.batchTime, m.redisCalls, m.identity, m.retries, m.rederived, m.blocked)
+		reg.MustRegister(m.events, m.deadletters, m.batchSize, m.batchTime, m.redisCalls, m.commits, m.identity, m.retries, m.rederived, m.blocked)
 	}
 	return m
 }

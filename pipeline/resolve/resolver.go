@@ -101,13 +101,46 @@ func (r *Resolver) Run(ctx context.Context) error {
 		if err := r.retry(ctx, "commit", func() error { return reader.CommitMessages(drain, msgs...) }); err != nil {
 			return err
 		}
+		r.m.commits.Inc()
 		r.m.batchSize.Observe(float64(len(msgs)))
 		r.m.batchTime.Observe(r.now().Sub(start).Seconds())
 	}
 }
 
+// tenantAcks are the activation occurrences of one tenant to ack once the
+// batch's messages are published.
+type tenantAcks struct {
+	tenant string
+	done   []redisstore.Claimed
+}
+
 // process resolves one batch and publishes its results.
 func (r *Resolver) process(ctx, drain context.Context, w *kafka.Writer, msgs []kafka.Message) error {
+	out, toAck, err := r.resolve(ctx, drain, msgs)
+	if err != nil {
+		return err
+	}
+	if len(out) > 0 {
+		if err := r.retry(ctx, "publish", func() error { return w.WriteMessages(drain, out...) }); err != nil {
+			return err
+		}
+	}
+	if r.act == nil {
+		return nil
+	}
+	r.act.Published(out)
+	for _, a := range toAck {
+		if err := r.retry(ctx, "ack", func() error { return r.act.Ack(drain, a.tenant, a.done) }); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// resolve decodes one batch, resolves and folds it (one store call per
+// tenant), runs activation, and returns the messages to publish and the
+// activation occurrences to ack after publishing.
+func (r *Resolver) resolve(ctx, drain context.Context, msgs []kafka.Message) ([]kafka.Message, []tenantAcks, error) {
 	var out []kafka.Message
 	byTenant := map[string][]int{} // tenant -> indexes into events
 	var order []string
@@ -136,11 +169,7 @@ func (r *Resolver) process(ctx, drain context.Context, w *kafka.Writer, msgs []k
 		r.m.events.WithLabelValues("invalid").Add(float64(invalid))
 		r.m.deadletters.Add(float64(invalid))
 	}
-	type acks struct {
-		tenant string
-		done   []redisstore.Claimed
-	}
-	var toAck []acks
+	var toAck []tenantAcks
 	for _, tenant := range order {
 		idx := byTenant[tenant]
 		batch := make([]redisstore.Item, len(idx))
@@ -154,7 +183,7 @@ func (r *Resolver) process(ctx, drain context.Context, w *kafka.Writer, msgs []k
 			return err
 		})
 		if err != nil {
-			return err
+			return nil, nil, err
 		}
 		profiles := r.ann.Render(tenant, res.Profiles)
 		if r.act != nil {
@@ -170,32 +199,18 @@ func (r *Resolver) process(ctx, drain context.Context, w *kafka.Writer, msgs []k
 				act, err = r.act.Activate(drain, ch)
 				return err
 			}); err != nil {
-				return err
+				return nil, nil, err
 			}
 			out = append(out, act.Messages...)
-			toAck = append(toAck, acks{tenant, act.Done})
+			toAck = append(toAck, tenantAcks{tenant, act.Done})
 		}
 		msgsOut, err := r.outputs(tenant, idx, events, res, profiles)
 		if err != nil {
-			return err
+			return nil, nil, err
 		}
 		out = append(out, msgsOut...)
 	}
-	if len(out) > 0 {
-		if err := r.retry(ctx, "publish", func() error { return w.WriteMessages(drain, out...) }); err != nil {
-			return err
-		}
-	}
-	if r.act == nil {
-		return nil
-	}
-	r.act.Published(out)
-	for _, a := range toAck {
-		if err := r.retry(ctx, "ack", func() error { return r.act.Ack(drain, a.tenant, a.done) }); err != nil {
-			return err
-		}
-	}
-	return nil
+	return out, toAck, nil
 }
 
 // decode parses and validates one message and builds its store item. On an

@@ -97,6 +97,7 @@ func handle[T any](ctx context.Context, s *Sink, w messageWriter, r *kafka.Reade
 	}); err != nil {
 		return err
 	}
+	s.metrics.commits.Inc()
 	oldest := msgs[0].Time
 	for _, m := range msgs[1:] {
 		if m.Time.Before(oldest) {

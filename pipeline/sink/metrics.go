@@ -4,6 +4,8 @@ import (
 	"fmt"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/cxstream/cxstream/pkg/kafkaio"
 )
 
 // metrics are the sink's Prometheus series. The table label is the
@@ -17,6 +19,7 @@ type metrics struct {
 	deadLetters    prometheus.Counter
 	lagMessages    *prometheus.GaugeVec
 	delay          *prometheus.HistogramVec
+	commits        prometheus.Counter
 }
 
 // newMetrics creates the series and registers them with reg; a nil reg
@@ -54,11 +57,12 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "cxstream_sink_deadletters_total",
 			Help: "Messages the sink could not decode, written to the dead-letter topic.",
 		}),
+		commits: kafkaio.CommitCounter("sink"),
 	}
 	if reg == nil {
 		return m, nil
 	}
-	for _, c := range []prometheus.Collector{m.rowsInserted, m.insertDuration, m.rowsPerInsert, m.insertErrors, m.deadLetters, m.lagMessages, m.delay} {
+	for _, c := range []prometheus.Collector{m.rowsInserted, m.insertDuration, m.rowsPerInsert, m.insertErrors, m.deadLetters, m.lagMessages, m.delay, m.commits} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("register sink metrics: %w", err)
 		}
