@@ -19,7 +19,8 @@ import (
 )
 
 // With -to kafka every message of the population lands on cx.interactions
-// as an envelope of the tenant, keyed by an identifier, with no collector.
+// as an envelope of the tenant, keyed by an identifier, with no collector,
+// chunk after chunk.
 func TestIntegrationRunToKafka(t *testing.T) {
 	kcfg := kafkaiotest.Config(t, 2) // reads the broker from the environment first
 	t.Setenv("CXSTREAM_CONFIG", "")
@@ -36,12 +37,15 @@ func TestIntegrationRunToKafka(t *testing.T) {
 		t.Fatal(err)
 	}
 	var stdout bytes.Buffer
-	if err := run(context.Background(), []string{"-config", config, "-tenant", "bench", "-to", "kafka", "-people", "20"}, &stdout); err != nil {
+	if err := run(context.Background(), []string{"-config", config, "-tenant", "bench", "-to", "kafka", "-people", "20", "-chunk", "8"}, &stdout); err != nil {
 		t.Fatalf("run: %v\n%s", err, stdout.String())
 	}
 	gen := synth.Default()
 	gen.People, gen.Seed = 20, 1
-	want := len(synth.Generate(gen).Messages)
+	want := 0
+	for c := range gen.Chunks(8) {
+		want += len(c.Messages)
+	}
 	if !strings.Contains(stdout.String(), fmt.Sprintf("messages=%d accepted=%d failed=0 ", want, want)) {
 		t.Fatalf("summary %q, want all %d messages accepted", stdout.String(), want)
 	}

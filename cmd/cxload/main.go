@@ -14,6 +14,31 @@
 // family tablets, junk identifiers from broken integrations, second emails,
 // phone-only events; see pkg/synth), each a share set by a flag.
 //
+// Load knobs shape the traffic without changing who is who:
+//
+//   - -events N: mean events per person; the journeys (about 8 events per
+//     person) are topped up with filler activity (page and screen views,
+//     email opens and clicks) on identifiers each person already used on
+//     that channel. 0 keeps the journeys as they are.
+//   - -merge-rate R: share of known customers who browse anonymously in an
+//     extra browser before logging in there (one more anonymous to known
+//     merge).
+//   - -hot-keys N and -hot-share S: N very active people (a kiosk, a
+//     bot-like heavy user) who get the share S of the filler events,
+//     skewing the key distribution. -hot-share needs -events.
+//
+// The population is generated and sent in chunks of -chunk people (10,000
+// by default), each from its own random stream (synth.Config.Chunk), the
+// next one generated while the last is sent, so that a million people
+// stream with bounded memory:
+//
+//	cxload -config docs/cxstream.example.yaml -tenant bench -to kafka -people 1000000 -events 12 -merge-rate 0.2 -hot-keys 10 -hot-share 0.05
+//
+// A population of up to -chunk people is synth.Generate's; a larger one
+// depends on -chunk too. Messages are sent in time order within a chunk,
+// chunk after chunk. -truth is written chunk by chunk; -accuracy keeps the
+// whole population in memory to score it.
+//
 // With -accuracy, cxload then waits until the pipeline has caught up (every
 // identifier of the ground truth resolves in Redis and the answers stop
 // changing, up to -wait), looks up every identifier's profile and prints the
@@ -26,6 +51,7 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -63,6 +89,9 @@ type options struct {
 	seed                             uint64
 	// Shares of the population (synth.Config).
 	known, sharedDevices, junk, secondEmails, phoneOnly float64
+	// Load knobs (synth.Config) and the people per generated chunk.
+	events, mergeRate, hotShare float64
+	hotKeys, chunk              int
 
 	accuracy bool
 	redis    string
@@ -88,6 +117,11 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	fs.Float64Var(&o.junk, "junk", def.JunkShare, "share of people with a message carrying a junk identifier (\"undefined\", test@test.com, ...)")
 	fs.Float64Var(&o.secondEmails, "second-emails", def.SecondEmailShare, "share of known customers who also use a work email")
 	fs.Float64Var(&o.phoneOnly, "phone-only", def.PhoneOnlyShare, "share of known non-loyalty customers seen by a till or the call center by phone only")
+	fs.Float64Var(&o.events, "events", def.Events, "mean events per person: filler activity on identifiers each person already used tops the journeys (about 8 per person) up to it; 0 keeps the journeys")
+	fs.Float64Var(&o.mergeRate, "merge-rate", def.MergeRate, "share of known customers who browse anonymously in an extra browser before logging in there (an anonymous to known merge)")
+	fs.IntVar(&o.hotKeys, "hot-keys", def.HotKeys, "number of hot people (the lowest indexes): very active customers such as a kiosk or a bot-like heavy user")
+	fs.Float64Var(&o.hotShare, "hot-share", def.HotShare, "share of the filler events (-events) that go to the -hot-keys people")
+	fs.IntVar(&o.chunk, "chunk", 10000, "people generated and sent at a time (memory is bounded by two chunks); a population of up to -chunk people is synth.Generate's")
 	fs.BoolVar(&o.accuracy, "accuracy", false, "after sending, wait for the pipeline and print its accuracy against the ground truth (reads Redis)")
 	fs.StringVar(&o.redis, "redis", "", "Redis address for -accuracy (default: the configuration's redis.addr)")
 	fs.DurationVar(&o.wait, "wait", 2*time.Minute, "how long -accuracy waits for the pipeline to catch up")
@@ -103,12 +137,16 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	if o.batch < 1 || o.concurrency < 1 {
 		return fmt.Errorf("-batch and -concurrency must be at least 1, got %d and %d", o.batch, o.concurrency)
 	}
+	if o.chunk < 1 {
+		return fmt.Errorf("-chunk must be at least 1, got %d", o.chunk)
+	}
 	if o.accuracy && o.wait <= 0 {
 		return fmt.Errorf("-wait must be positive, got %s", o.wait)
 	}
 	gen := def
 	gen.People, gen.Seed = o.people, o.seed
 	gen.KnownShare, gen.SharedDeviceShare, gen.JunkShare, gen.SecondEmailShare, gen.PhoneOnlyShare = o.known, o.sharedDevices, o.junk, o.secondEmails, o.phoneOnly
+	gen.Events, gen.MergeRate, gen.HotKeys, gen.HotShare = o.events, o.mergeRate, o.hotKeys, o.hotShare
 	if err := gen.Validate(); err != nil {
 		return fmt.Errorf("population: %w", err)
 	}
@@ -146,28 +184,83 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		lookup = storeLookup(st, o.tenant)
 	}
 
-	pop := synth.Generate(gen)
-	if o.truth != "" {
-		if err := writeTruth(o.truth, pop); err != nil {
+	var kafkaOut *kafkaSink
+	if o.to == "kafka" {
+		if kafkaOut, err = newKafkaSink(ctx, cfg, o.tenant); err != nil {
 			return err
 		}
+		defer kafkaOut.Close()
+	}
+	var truth *truthWriter
+	if o.truth != "" {
+		if truth, err = createTruth(o.truth); err != nil {
+			return err
+		}
+		defer truth.Close()
 	}
 
-	start := time.Now()
-	var sent, failed int64
-	if o.to == "kafka" {
-		if sent, failed, err = sendKafka(ctx, cfg, o.tenant, pop); err != nil {
+	// Generate the next chunk while the last one is sent.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	chunks := make(chan synth.Population)
+	go func() { // exits when the chunks are done or run returns
+		defer close(chunks)
+		for c := range gen.Chunks(o.chunk) {
+			select {
+			case chunks <- c:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	var (
+		start        time.Time
+		sent, failed int64
+		tot          = stats{hotKeys: gen.HotKeys}
+		whole        []synth.Population // for -accuracy
+	)
+	for pop := range chunks {
+		if start.IsZero() {
+			start = time.Now()
+		}
+		tot.add(pop)
+		if truth != nil {
+			if err := truth.write(pop); err != nil {
+				return err
+			}
+		}
+		var s, f int64
+		if kafkaOut != nil {
+			s, f, err = kafkaOut.send(ctx, pop)
+		} else {
+			s, f = send(ctx, o, keys, pop)
+		}
+		sent, failed = sent+s, failed+f
+		if err != nil {
 			return err
 		}
-	} else {
-		sent, failed = send(ctx, o, keys, pop)
+		if o.accuracy {
+			whole = append(whole, pop)
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if truth != nil {
+		if err := truth.Close(); err != nil {
+			return fmt.Errorf("-truth: %w", err)
+		}
 	}
 	secs := time.Since(start).Seconds()
+	if start.IsZero() {
+		secs = 0
+	}
 	fmt.Fprintf(stdout, "cxload: people=%d messages=%d accepted=%d failed=%d expected_profiles=%d seconds=%.1f events_per_sec=%.0f\n",
-		len(pop.People), len(pop.Messages), sent, failed, pop.ExpectedProfiles(), secs, float64(sent)/secs)
-	hz := pop.Hazards()
+		tot.people, tot.messages, sent, failed, tot.people, secs, float64(sent)/max(secs, 1e-9))
 	fmt.Fprintf(stdout, "cxload: hazards (people) shared_device=%d junk=%d second_email=%d phone_only=%d\n",
-		hz[synth.HazardSharedDevice], hz[synth.HazardJunk], hz[synth.HazardSecondEmail], hz[synth.HazardPhoneOnly])
+		tot.hazards[synth.HazardSharedDevice], tot.hazards[synth.HazardJunk], tot.hazards[synth.HazardSecondEmail], tot.hazards[synth.HazardPhoneOnly])
+	fmt.Fprintf(stdout, "cxload: load chunks=%d chunk_people=%d events_per_person=%.2f filler=%d extra_browser_merges=%d hot_people=%d hot_events=%d\n",
+		tot.chunks, o.chunk, float64(tot.messages)/float64(max(tot.people, 1)), tot.filler, tot.merges, gen.HotKeys, tot.hotEvents)
 	if failed > 0 {
 		return fmt.Errorf("%d messages were not accepted", failed)
 	}
@@ -177,7 +270,40 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	if o.poll <= 0 {
 		o.poll = 500 * time.Millisecond
 	}
-	return measure(ctx, stdout, o, lookup, policy.Strongest, pop)
+	return measure(ctx, stdout, o, lookup, policy.Strongest, synth.Concat(whole...))
+}
+
+// stats sums what was generated, chunk by chunk.
+type stats struct {
+	chunks, people, messages  int
+	filler, merges, hotEvents int
+	hazards                   map[string]int
+	hotKeys                   int // the hot people are those below
+}
+
+func (s *stats) add(pop synth.Population) {
+	s.chunks++
+	s.people += len(pop.People)
+	s.messages += len(pop.Messages)
+	if s.hazards == nil {
+		s.hazards = map[string]int{}
+	}
+	for h, n := range pop.Hazards() {
+		s.hazards[h] += n
+	}
+	for _, p := range pop.People {
+		if p.ExtraBrowser != "" {
+			s.merges++
+		}
+	}
+	for _, m := range pop.Messages {
+		if m.Filler {
+			s.filler++
+			if m.Person < s.hotKeys {
+				s.hotEvents++
+			}
+		}
+	}
 }
 
 // send posts the messages in time order, grouped per channel into batches,
@@ -266,17 +392,39 @@ func post(ctx context.Context, client *http.Client, base, key string, msgs []syn
 	}
 }
 
-func writeTruth(path string, pop synth.Population) error {
+// truthWriter writes the ground truth, one JSON person per line, chunk by
+// chunk.
+type truthWriter struct {
+	f      *os.File
+	w      *bufio.Writer
+	enc    *json.Encoder
+	closed bool
+}
+
+func createTruth(path string) (*truthWriter, error) {
 	f, err := os.Create(path)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	enc := json.NewEncoder(f)
+	w := bufio.NewWriter(f)
+	return &truthWriter{f: f, w: w, enc: json.NewEncoder(w)}, nil
+}
+
+func (t *truthWriter) write(pop synth.Population) error {
 	for _, p := range pop.People {
-		if err := enc.Encode(p); err != nil {
-			f.Close()
-			return err
+		if err := t.enc.Encode(p); err != nil {
+			return fmt.Errorf("-truth: %w", err)
 		}
 	}
-	return f.Close()
+	return nil
+}
+
+// Close flushes and closes the file; closing again does nothing.
+func (t *truthWriter) Close() error {
+	if t.closed {
+		return nil
+	}
+	t.closed = true
+	err := t.w.Flush()
+	return errors.Join(err, t.f.Close())
 }

@@ -395,3 +395,85 @@ func TestRun(t *testing.T) {
 		})
 	}
 }
+
+// With a population larger than -chunk, run generates and sends it chunk
+// by chunk: the collector gets exactly the messages of the population's
+// chunks, and the ground truth lists every person once, in order. The load
+// flags shape it.
+func TestRunInChunks(t *testing.T) {
+	t.Setenv("CXSTREAM_CONFIG", "")
+	for _, name := range pipeline.EnvVars() {
+		t.Setenv(name, "")
+	}
+	c := &collector{}
+	srv := httptest.NewServer(c)
+	defer srv.Close()
+	truth := filepath.Join(t.TempDir(), "truth.jsonl")
+	var stdout bytes.Buffer
+	err := run(context.Background(), []string{"-config", writeKeysConfig(t, "demo", synth.Channels), "-collector", srv.URL,
+		"-people", "50", "-chunk", "20", "-seed", "3", "-events", "12", "-merge-rate", "0.5", "-hot-keys", "2", "-hot-share", "0.3",
+		"-truth", truth}, &stdout)
+	if err != nil {
+		t.Fatalf("run: %v\n%s", err, stdout.String())
+	}
+
+	gen := synth.Default()
+	gen.People, gen.Seed, gen.Events, gen.MergeRate, gen.HotKeys, gen.HotShare = 50, 3, 12, 0.5, 2, 0.3
+	want := map[string]bool{}
+	var hot, filler, merges int
+	for pop := range gen.Chunks(20) {
+		for _, m := range pop.Messages {
+			want[m.ID()] = true
+			if m.Filler {
+				filler++
+				if m.Person < 2 {
+					hot++
+				}
+			}
+		}
+		for _, p := range pop.People {
+			if p.ExtraBrowser != "" {
+				merges++
+			}
+		}
+	}
+	got := map[string]int{}
+	for _, r := range c.received() {
+		for _, m := range r.body.Batch {
+			got[messageID(t, m)]++
+		}
+	}
+	if len(got) != len(want) || len(want) != 600 {
+		t.Errorf("collector got %d distinct messages, the chunks hold %d (want 50 people × 12)", len(got), len(want))
+	}
+	for id, n := range got {
+		if !want[id] || n != 1 {
+			t.Fatalf("message %s sent %d times; in the chunks: %v", id, n, want[id])
+		}
+	}
+	for _, line := range []string{
+		"people=50 messages=600 accepted=600 failed=0 expected_profiles=50 ",
+		fmt.Sprintf("cxload: load chunks=3 chunk_people=20 events_per_person=12.00 filler=%d extra_browser_merges=%d hot_people=2 hot_events=%d\n", filler, merges, hot),
+	} {
+		if !strings.Contains(stdout.String(), line) {
+			t.Errorf("output lacks %q:\n%s", line, stdout.String())
+		}
+	}
+	if hot == 0 || merges == 0 {
+		t.Errorf("%d hot events, %d merges: the flags did not reach the population", hot, merges)
+	}
+	b, err := os.ReadFile(truth)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	if len(lines) != 50 {
+		t.Fatalf("ground truth has %d lines, want 50", len(lines))
+	}
+	for i, line := range lines {
+		var p synth.Person
+		if err := json.Unmarshal([]byte(line), &p); err != nil || p.Index != i {
+			t.Fatalf("ground truth line %d: person %d (%v)", i, p.Index, err)
+		}
+	}
+}

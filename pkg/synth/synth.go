@@ -32,16 +32,32 @@
 // ends with one profile per person. Accuracy (see Score) measures how close a
 // resolver comes. The truth also says what each person's profile must show
 // of their purchases (Person.Orders, Person.Revenue).
+//
+// Load knobs (Config) shape the traffic without touching that truth:
+//   - Events raises the mean events per person with filler activity (page
+//     and screen views, email opens and clicks) on identifiers the person
+//     already used on that channel, after their first use there;
+//   - MergeRate sends a share of known customers to an extra browser where
+//     they browse anonymously before logging in: one more anonymous to
+//     known merge, whose anonymous id is in Person.Identifiers;
+//   - HotKeys and HotShare make a few people (the lowest indexes) very
+//     active, a kiosk or a bot-like heavy user: they get HotShare of the
+//     filler events, which skews the key distribution.
+//
+// Generate builds a population in memory. For large populations, Chunks and
+// Chunk build it in independent chunks of a fixed number of people each
+// (see Chunk), so that a million people stream with bounded memory.
 package synth
 
 import (
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"iter"
 	"math"
 	"math/rand/v2"
 	"slices"
-	"sort"
 	"time"
 
 	"github.com/google/uuid"
@@ -95,6 +111,29 @@ type Config struct {
 	// online account and are seen by a till or the call center by that
 	// number only.
 	PhoneOnlyShare float64
+
+	// Events is the target mean number of events (messages) per person.
+	// When the journeys average fewer (about 8 with the default shares),
+	// each chunk is topped up to Events times its people with filler
+	// activity: page views, app screen views, email opens and clicks, on
+	// identifiers the person already used on that channel and after their
+	// first use there, so the identity ground truth is unchanged. 0 (or a
+	// target below the journeys' own mean) adds nothing.
+	Events float64
+	// MergeRate is the share of known customers who browse anonymously on
+	// an extra browser or device before logging in there: one more
+	// anonymous to known merge for the resolver. The extra anonymous id is
+	// the person's (Person.ExtraBrowser, Person.Identifiers).
+	MergeRate float64
+	// HotKeys is the number of hot people: the people with the lowest
+	// indexes (0 to HotKeys-1), always known customers, who start their
+	// journey at Start. HotShare is the share of each chunk's filler events
+	// (see Events) that go to them, spread evenly, as logged-in page views
+	// on the web after their sign-up: a kiosk or a bot-like heavy user that
+	// skews the key distribution. Filler of a hot person can sit in any
+	// chunk; their Person is in the chunk of their index.
+	HotKeys  int
+	HotShare float64
 }
 
 // Default is a few hundred people over the last 30 days, with every hazard.
@@ -130,13 +169,32 @@ func (c Config) Validate() error {
 	}{
 		{"known share", c.KnownShare}, {"shared device share", c.SharedDeviceShare}, {"junk share", c.JunkShare},
 		{"second email share", c.SecondEmailShare}, {"phone-only share", c.PhoneOnlyShare},
+		{"merge rate", c.MergeRate}, {"hot share", c.HotShare},
 	} {
 		if !(s.v >= 0 && s.v <= 1) {
 			errs = append(errs, fmt.Errorf("%s: must be between 0 and 1, got %v", s.name, s.v))
 		}
 	}
+	if !(c.Events >= 0 && c.Events <= maxEvents) {
+		errs = append(errs, fmt.Errorf("events: must be between 0 and %d (mean events per person; 0 keeps the journeys as they are), got %v", maxEvents, c.Events))
+	}
+	switch {
+	case c.HotKeys < 0:
+		errs = append(errs, fmt.Errorf("hot keys: must be >= 0, got %d", c.HotKeys))
+	case c.HotKeys > c.People && c.People >= 0:
+		errs = append(errs, fmt.Errorf("hot keys: must be at most people (%d), got %d", c.People, c.HotKeys))
+	}
+	if c.HotShare > 0 && c.HotKeys <= 0 {
+		errs = append(errs, fmt.Errorf("hot share: %v of the filler events needs hot keys > 0", c.HotShare))
+	}
+	if c.HotShare > 0 && c.Events == 0 {
+		errs = append(errs, fmt.Errorf("hot share: %v of the filler events needs events > 0 (the hot people's traffic is filler)", c.HotShare))
+	}
 	return errors.Join(errs...)
 }
+
+// maxEvents bounds Config.Events.
+const maxEvents = 10000
 
 // Message is one tracking call of one person on one channel.
 type Message struct {
@@ -148,6 +206,9 @@ type Message struct {
 	At   time.Time
 	// Hazard names the identity hazard the message is part of, if any.
 	Hazard string
+	// Filler marks activity added to reach Config.Events: it carries only
+	// identifiers the person already used on its channel.
+	Filler bool
 }
 
 // Person is one generated customer.
@@ -175,9 +236,18 @@ type Person struct {
 	// Revenue is nil for a person without orders.
 	Orders  int                `json:",omitempty"`
 	Revenue map[string]float64 `json:",omitempty"`
+	// ExtraBrowser is the anonymous id ("anonymous_id:...") of the extra
+	// browser where the person browsed anonymously before logging in
+	// (Config.MergeRate); it is in Identifiers too.
+	ExtraBrowser string `json:",omitempty"`
+	// Hot marks one of the Config.HotKeys very active people.
+	Hot bool `json:",omitempty"`
 }
 
 // Population is the generated people and their messages, in time order.
+// People are in index order; in a population from Generate or Concat of
+// all chunks, People[i].Index == i, and in chunk k of size n,
+// People[j].Index == k*n+j.
 type Population struct {
 	People   []Person
 	Messages []Message
@@ -197,26 +267,106 @@ type household struct {
 }
 
 // Generate builds the population. The same Config always gives the same
-// population.
-func Generate(cfg Config) Population {
-	rng := rand.New(rand.NewPCG(cfg.Seed, 0x5eed))
-	known := make([]bool, cfg.People)
-	for i := range known {
-		known[i] = rng.Float64() < cfg.KnownShare
+// population. It is the population's only chunk: Chunk(cfg.People, 0).
+func Generate(cfg Config) Population { return cfg.Chunk(cfg.People, 0) }
+
+// ChunkCount is the number of chunks of size people (see Chunk) that hold
+// the population.
+func (c Config) ChunkCount(size int) int {
+	size = c.chunkSize(size)
+	return (c.People + size - 1) / size
+}
+
+func (c Config) chunkSize(size int) int {
+	if size <= 0 {
+		return max(c.People, 1)
 	}
-	homes := households(rng, cfg, known)
-	pop := Population{Shared: map[string][]int{}}
+	return size
+}
+
+// Chunk builds chunk k (from 0) of the population cut into chunks of size
+// people: the people with indexes k*size up to (k+1)*size (fewer in the
+// last chunk), their messages in time order, and the junk and shared
+// identifiers they carry, plus the chunk's share of the hot people's
+// filler (Config.HotKeys), whatever chunk those people are in. size <= 0
+// means one chunk of all people.
+//
+// A chunk draws from its own random stream, derived from the seed and k, so
+// it is built without the chunks before it and is the same alone as in
+// Chunks; chunk 0 draws from Generate's stream, so it equals Generate with
+// People = size. The population as a whole depends on the chunk size.
+// Identifiers, message ids and order ids derive from the person's index, so
+// chunks never share one; households (shared tablets) form within a chunk.
+// Messages are in time order within a chunk, not across chunks.
+func (c Config) Chunk(size, k int) Population {
+	size = c.chunkSize(size)
+	if k < 0 || k >= c.ChunkCount(size) {
+		return Population{Shared: map[string][]int{}}
+	}
+	lo := k * size
+	return c.generate(lo, min(lo+size, c.People), chunkSource(c.Seed, k))
+}
+
+// Chunks yields the chunks of size people (see Chunk) in order: the whole
+// population, one chunk in memory at a time. Concat of them all is the
+// population in one piece.
+func (c Config) Chunks(size int) iter.Seq[Population] {
+	return func(yield func(Population) bool) {
+		for k := range c.ChunkCount(size) {
+			if !yield(c.Chunk(size, k)) {
+				return
+			}
+		}
+	}
+}
+
+// chunkSource is chunk k's random stream: Generate's for chunk 0, else one
+// seeded from the seed and a hash of k.
+func chunkSource(seed uint64, k int) *rand.Rand {
+	if k == 0 {
+		return rand.New(rand.NewPCG(seed, 0x5eed))
+	}
+	// splitmix64 of k spreads the chunks over the stream space.
+	z := uint64(k)*0x9e3779b97f4a7c15 + 0x5eed
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9
+	z = (z ^ (z >> 27)) * 0x94d049bb133111eb
+	return rand.New(rand.NewPCG(seed, z^(z>>31)))
+}
+
+// generate builds the people with indexes lo to hi-1 from rng.
+func (c Config) generate(lo, hi int, rng *rand.Rand) Population {
+	n := hi - lo
+	known := make([]bool, n)
+	for j := range known {
+		// A hot person is known, and the draw is made all the same.
+		known[j] = rng.Float64() < c.KnownShare || lo+j < c.HotKeys
+	}
+	homes := households(rng, c, lo, known)
+	pop := Population{Shared: map[string][]int{}, People: make([]Person, 0, n),
+		Messages: make([]Message, 0, max(9*n, int(c.Events*float64(n))+1))}
 	junk := map[string]bool{}
-	for i := range cfg.People {
-		g := &journey{rng: rng, cfg: cfg, i: i, junk: junk}
-		g.run(known[i], homes[i])
-		g.fit(cfg.Start.Add(cfg.Span))
+	var fills []fillable
+	if c.Events > 0 {
+		fills = make([]fillable, 0, n)
+	}
+	end := c.Start.Add(c.Span)
+	for j := range n {
+		i := lo + j
+		g := &journey{rng: rng, cfg: c, i: i, junk: junk}
+		g.run(known[j], homes[i])
+		g.fit(end)
 		g.settle()
 		pop.People = append(pop.People, g.p)
 		pop.Messages = append(pop.Messages, g.msgs...)
 		for _, id := range g.p.Shared {
 			pop.Shared[id] = append(pop.Shared[id], i)
 		}
+		if c.Events > 0 {
+			fills = append(fills, g.fillable())
+		}
+	}
+	if c.Events > 0 {
+		c.filler(rng, &pop, fills, lo)
 	}
 	pop.Junk = slices.Sorted(func(yield func(string) bool) {
 		for id := range junk {
@@ -225,20 +375,82 @@ func Generate(cfg Config) Population {
 			}
 		}
 	})
-	sort.SliceStable(pop.Messages, func(a, b int) bool { return pop.Messages[a].At.Before(pop.Messages[b].At) })
+	sortByTime(pop.Messages)
 	return pop
+}
+
+// sortByTime sorts messages by time, keeping the order of simultaneous ones
+// (a stable sort, done on small keys: moving messages is what costs).
+func sortByTime(msgs []Message) {
+	type key struct {
+		at time.Time
+		i  int
+	}
+	keys := make([]key, len(msgs))
+	for i, m := range msgs {
+		keys[i] = key{m.At, i}
+	}
+	slices.SortFunc(keys, func(a, b key) int {
+		if c := a.at.Compare(b.at); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.i, b.i)
+	})
+	sorted := make([]Message, len(msgs))
+	for i, k := range keys {
+		sorted[i] = msgs[k.i]
+	}
+	copy(msgs, sorted)
+}
+
+// Concat joins populations built apart, such as all the chunks of a Config
+// in order, into one: people in the order given, messages in time order,
+// junk and shared identifiers together.
+func Concat(parts ...Population) Population {
+	var out Population
+	out.Shared = map[string][]int{}
+	junk := map[string]bool{}
+	nPeople, nMsgs := 0, 0
+	for _, p := range parts {
+		nPeople += len(p.People)
+		nMsgs += len(p.Messages)
+	}
+	out.People = make([]Person, 0, nPeople)
+	out.Messages = make([]Message, 0, nMsgs)
+	for _, p := range parts {
+		out.People = append(out.People, p.People...)
+		out.Messages = append(out.Messages, p.Messages...)
+		for id, users := range p.Shared {
+			out.Shared[id] = append(out.Shared[id], users...)
+		}
+		for _, id := range p.Junk {
+			junk[id] = true
+		}
+	}
+	if len(junk) > 0 {
+		out.Junk = make([]string, 0, len(junk))
+		for id := range junk {
+			out.Junk = append(out.Junk, id)
+		}
+		slices.Sort(out.Junk)
+	}
+	sortByTime(out.Messages)
+	return out
 }
 
 // households pairs known customers into households that share a tablet:
 // walking the known customers in order, each one not yet paired starts a
 // household with the next with probability q, which makes the share of
 // paired customers 2q/(1+q) = SharedDeviceShare.
-func households(rng *rand.Rand, cfg Config, known []bool) map[int]*household {
+//
+// known[j] is whether person lo+j is known; the households are keyed by
+// the person's index.
+func households(rng *rand.Rand, cfg Config, lo int, known []bool) map[int]*household {
 	homes := map[int]*household{}
 	var ks []int
-	for i, k := range known {
+	for j, k := range known {
 		if k {
-			ks = append(ks, i)
+			ks = append(ks, lo+j)
 		}
 	}
 	s := cfg.SharedDeviceShare
@@ -291,6 +503,52 @@ type journey struct {
 	t       time.Time
 	hazard  string           // of the messages being added
 	revenue map[string]int64 // of the Order Completed events, per currency, in millionths
+
+	// What filler (Config.Events) may use: the person's identifiers, and
+	// the kinds of filler their journey made possible, with the message
+	// that first used those identifiers on the filler's channel.
+	ids  fillIDs
+	opts []fillOpt
+}
+
+// Kinds of filler activity, each on identifiers the journey used on its
+// channel first.
+const (
+	fillPage      = iota // web page view by the anonymous id
+	fillUserPage         // web page view, logged in (user id and anonymous id)
+	fillScreen           // app screen view, logged in (user id, app anonymous id, device id)
+	fillEmail            // email open or click by the email address
+	fillExtraPage        // page view in the extra browser, logged in
+)
+
+type fillIDs struct{ anon, userID, email, device, mobileAnon, extra string }
+
+type fillOpt struct {
+	kind int
+	msg  int // index of the journey message after which it is possible
+	at   time.Time
+}
+
+// fillable is what filler may do for one person.
+type fillable struct {
+	person int
+	ids    fillIDs
+	opts   []fillOpt
+}
+
+// offer records that the message just added makes filler of kind possible.
+func (g *journey) offer(kind int) {
+	if g.cfg.Events > 0 {
+		g.opts = append(g.opts, fillOpt{kind: kind, msg: len(g.msgs) - 1})
+	}
+}
+
+// fillable returns the person's filler options, timed after fit.
+func (g *journey) fillable() fillable {
+	for k := range g.opts {
+		g.opts[k].at = g.msgs[g.opts[k].msg].At
+	}
+	return fillable{person: g.i, ids: g.ids, opts: g.opts}
 }
 
 // fit compresses a journey that runs past end towards its first message,
@@ -351,9 +609,9 @@ func (g *journey) survey() {
 		"properties": map[string]any{"survey": "nps", "nps": nps, "comment": comments[g.rng.IntN(len(comments))]}})
 }
 
-// step advances the person's clock by up to a day and a half.
+// step advances the person's clock by up to a day and a half (maxStep).
 func (g *journey) step() time.Time {
-	g.t = g.t.Add(time.Duration(1+g.rng.IntN(36*60)) * time.Minute)
+	g.t = g.t.Add(time.Duration(1+g.rng.IntN(int(maxStep/time.Minute))) * time.Minute)
 	return g.t
 }
 
@@ -382,15 +640,23 @@ func (g *journey) run(known bool, home *household) {
 	rng, cfg, i := g.rng, g.cfg, g.i
 	g.p = Person{Index: i, Name: firstNames[rng.IntN(len(firstNames))] + " " + lastNames[rng.IntN(len(lastNames))]}
 	g.t = cfg.Start.Add(time.Duration(rng.Int64N(int64(cfg.Span) / 2)))
+	if i < cfg.HotKeys {
+		g.p.Hot = true
+		g.t = cfg.Start // so that their sign-up comes before hotFrom
+	}
 	junk := rng.Float64() < cfg.JunkShare
 
-	anon := uuid.NewSHA1(uuid.NameSpaceURL, fmt.Appendf(nil, "anon/%d/%d", cfg.Seed, i)).String()
+	anon := anonymousID(cfg.Seed, i)
+	g.ids.anon = anon
 	g.own("anonymous_id:" + anon)
 	// Anonymous browsing on the web.
-	for range 1 + rng.IntN(5) {
+	for k := range 1 + rng.IntN(5) {
 		page := pages[rng.IntN(len(pages))]
 		g.add("web", map[string]any{"type": "page", "anonymousId": anon, "name": page,
 			"properties": map[string]any{"path": "/" + page}, "context": map[string]any{"userAgent": "Mozilla/5.0", "ip": "198.51.100.7"}})
+		if k == 0 {
+			g.offer(fillPage)
+		}
 	}
 	if !known {
 		if junk {
@@ -402,15 +668,17 @@ func (g *journey) run(known bool, home *household) {
 		return // stays anonymous
 	}
 
-	g.p.Email = fmt.Sprintf("customer%d@example.com", i)
-	userID := fmt.Sprintf("u-%05d", i)
+	g.p.Email = emailOf(i)
+	userID := userIDOf(i)
 	device := uuid.NewSHA1(uuid.NameSpaceURL, fmt.Appendf(nil, "device/%d/%d", cfg.Seed, i)).String()
 	mobileAnon := uuid.NewSHA1(uuid.NameSpaceURL, fmt.Appendf(nil, "mobile/%d/%d", cfg.Seed, i)).String()
 	g.own("email:"+g.p.Email, "user_id:"+userID)
+	g.ids.userID, g.ids.email, g.ids.device, g.ids.mobileAnon = userID, g.p.Email, device, mobileAnon
 
 	// Sign-up on the web: the anonymous visitor becomes known.
 	g.add("web", map[string]any{"type": "identify", "anonymousId": anon, "userId": userID,
 		"traits": map[string]any{"email": g.p.Email, "name": g.p.Name, "plan": "free"}})
+	g.offer(fillUserPage)
 	// The mobile app: another device, logged in.
 	mobile := rng.IntN(3) > 0
 	if mobile {
@@ -421,12 +689,16 @@ func (g *journey) run(known bool, home *household) {
 			"context": map[string]any{"device": map[string]any{"id": device, "type": "ios"}}})
 		g.add("mobile", map[string]any{"type": "identify", "anonymousId": mobileAnon, "userId": userID,
 			"traits": map[string]any{"email": g.p.Email}, "context": map[string]any{"device": map[string]any{"id": device, "type": "ios"}}})
+		g.offer(fillScreen)
 		for range 1 + rng.IntN(4) {
 			sku, name, price := g.product()
 			g.add("mobile", map[string]any{"type": "track", "userId": userID, "event": "Product Viewed",
 				"properties": map[string]any{"sku": sku, "name": name, "price": price},
 				"context":    map[string]any{"device": map[string]any{"id": device}}})
 		}
+	}
+	if cfg.MergeRate > 0 && rng.Float64() < cfg.MergeRate {
+		g.extraBrowser(userID)
 	}
 	if home != nil {
 		g.tablet(home, userID)
@@ -464,15 +736,142 @@ func (g *journey) run(known bool, home *household) {
 		}
 	}
 	// Email engagement and a survey answer.
-	for range rng.IntN(3) {
+	for k := range rng.IntN(3) {
 		g.add("email", map[string]any{"type": "track", "event": "Email Opened",
 			"context": map[string]any{"traits": map[string]any{"email": g.p.Email}}, "properties": map[string]any{"campaign": "spring-sale"}})
+		if k == 0 {
+			g.offer(fillEmail)
+		}
 	}
 	if rng.IntN(3) == 0 {
 		g.survey()
 	}
 	if junk {
 		g.knownJunk(userID, mobile, device, mobileAnon)
+	}
+}
+
+// anonymousID is person i's web anonymous id.
+func anonymousID(seed uint64, i int) string {
+	return uuid.NewSHA1(uuid.NameSpaceURL, fmt.Appendf(nil, "anon/%d/%d", seed, i)).String()
+}
+
+// emailOf and userIDOf are known person i's email and user id.
+func emailOf(i int) string  { return fmt.Sprintf("customer%d@example.com", i) }
+func userIDOf(i int) string { return fmt.Sprintf("u-%05d", i) }
+
+// extraBrowser is an anonymous to known merge: the customer browses in
+// another browser (a work laptop) before logging in there.
+func (g *journey) extraBrowser(userID string) {
+	extra := uuid.NewSHA1(uuid.NameSpaceURL, fmt.Appendf(nil, "browser/%d/%d", g.cfg.Seed, g.i)).String()
+	g.ids.extra = extra
+	g.p.ExtraBrowser = "anonymous_id:" + extra
+	g.own(g.p.ExtraBrowser)
+	ctx := func() map[string]any {
+		return map[string]any{"userAgent": "Mozilla/5.0 (Windows NT 10.0; Win64; x64)", "ip": "203.0.113.40"}
+	}
+	for range 1 + g.rng.IntN(3) {
+		page := pages[g.rng.IntN(len(pages))]
+		g.add("web", map[string]any{"type": "page", "anonymousId": extra, "name": page,
+			"properties": map[string]any{"path": "/" + page}, "context": ctx()})
+	}
+	g.add("web", map[string]any{"type": "identify", "anonymousId": extra, "userId": userID,
+		"traits": map[string]any{"email": g.p.Email}, "context": ctx()})
+	g.offer(fillExtraPage)
+}
+
+// maxStep is the most a journey's clock advances per message (step).
+const maxStep = 36 * time.Hour
+
+// hotFrom is when the hot people's filler may start: a hot person's
+// journey starts at Start, and their sign-up, after at most five page
+// views, comes at most six steps later.
+func (c Config) hotFrom() time.Time {
+	end := c.Start.Add(c.Span)
+	if from := c.Start.Add(6 * maxStep); from.Before(end) {
+		return from
+	}
+	return end
+}
+
+var screens = []string{"Home", "Search", "Product", "Cart", "Account"}
+
+// filler tops the chunk of people lo... up to Config.Events messages per
+// person: HotShare of the added messages go to the hot people, the rest to
+// the chunk's other people, each on one of the person's filler options
+// (uniformly), at a time between the option's first message and the end of
+// the span.
+func (c Config) filler(rng *rand.Rand, pop *Population, fills []fillable, lo int) {
+	n := int(math.Round(c.Events*float64(len(fills)))) - len(pop.Messages)
+	if n <= 0 {
+		return
+	}
+	// The hot people (the lowest indexes) get their filler as hot people
+	// only, unless the chunk has nobody else.
+	regular := fills[min(max(c.HotKeys-lo, 0), len(fills)):]
+	if len(regular) == 0 {
+		regular = fills
+	}
+	hot := 0
+	if c.HotKeys > 0 {
+		hot = int(math.Round(c.HotShare * float64(n)))
+	}
+	end := c.Start.Add(c.Span)
+	hotFrom := c.hotFrom()
+	between := func(from time.Time) time.Time {
+		return from.Add(time.Duration(rng.Int64N(int64(end.Sub(from)) + 1)))
+	}
+	webCtx := func(userAgent string) map[string]any {
+		return map[string]any{"userAgent": userAgent, "ip": "198.51.100.7"}
+	}
+	page := func(anon, userID, userAgent string) map[string]any {
+		name := pages[rng.IntN(len(pages))]
+		b := map[string]any{"type": "page", "anonymousId": anon, "name": name,
+			"properties": map[string]any{"path": "/" + name}, "context": webCtx(userAgent)}
+		if userID != "" {
+			b["userId"] = userID
+		}
+		return b
+	}
+	for j := range n {
+		var (
+			person  int
+			channel = "web"
+			body    map[string]any
+			at      time.Time
+		)
+		if j < hot {
+			person = rng.IntN(c.HotKeys)
+			body = page(anonymousID(c.Seed, person), userIDOf(person), "Mozilla/5.0 (Linux; kiosk)")
+			at = between(hotFrom)
+		} else {
+			f := &regular[rng.IntN(len(regular))]
+			o := f.opts[rng.IntN(len(f.opts))]
+			person, at = f.person, between(o.at)
+			switch o.kind {
+			case fillPage:
+				body = page(f.ids.anon, "", "Mozilla/5.0")
+			case fillUserPage:
+				body = page(f.ids.anon, f.ids.userID, "Mozilla/5.0")
+			case fillExtraPage:
+				body = page(f.ids.extra, f.ids.userID, "Mozilla/5.0 (Windows NT 10.0; Win64; x64)")
+			case fillScreen:
+				channel = "mobile"
+				body = map[string]any{"type": "screen", "userId": f.ids.userID, "anonymousId": f.ids.mobileAnon,
+					"name": screens[rng.IntN(len(screens))], "context": map[string]any{"device": map[string]any{"id": f.ids.device, "type": "ios"}}}
+			case fillEmail:
+				channel = "email"
+				event := "Email Opened"
+				if rng.IntN(3) == 0 {
+					event = "Email Link Clicked"
+				}
+				body = map[string]any{"type": "track", "event": event,
+					"context": map[string]any{"traits": map[string]any{"email": f.ids.email}}, "properties": map[string]any{"campaign": "spring-sale"}}
+			}
+		}
+		body["messageId"] = uuid.NewSHA1(uuid.NameSpaceOID, fmt.Appendf(nil, "%d/filler/%d/%d", c.Seed, lo, j)).String()
+		body["timestamp"] = at.Format(time.RFC3339Nano)
+		pop.Messages = append(pop.Messages, Message{Channel: channel, Person: person, Body: body, At: at, Filler: true})
 	}
 }
 

@@ -103,7 +103,13 @@ func envelope(t *testing.T, m synth.Message) *event.Event {
 // junk that the default identity rules block. Joining the own identifiers
 // that share an event must give exactly the people.
 func TestGroundTruthMatchesTheMessages(t *testing.T) {
-	pop := synth.Generate(config(600))
+	checkGroundTruth(t, synth.Generate(config(600)))
+}
+
+// checkGroundTruth checks that the messages of pop carry exactly the truth
+// (see TestGroundTruthMatchesTheMessages).
+func checkGroundTruth(t *testing.T, pop synth.Population) {
+	t.Helper()
 	parent := map[string]string{}
 	var find func(string) string
 	find = func(x string) string {
