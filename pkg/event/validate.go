@@ -85,9 +85,9 @@ func Prepare(e *Event, lim Limits) error {
 	ids := e.Identifiers[:0]
 	seen := make(map[Identifier]bool, len(e.Identifiers))
 	for i, id := range e.Identifiers {
-		field := fmt.Sprintf("identifiers[%d]", i)
-		if !typePattern.MatchString(id.Type) {
-			errs.add(field+".type", "must match %s", typePattern)
+		field := func() string { return fmt.Sprintf("identifiers[%d]", i) } // only for errors
+		if !validName(id.Type, 32) {
+			errs.add(field()+".type", "must match %s", typePattern)
 			continue
 		}
 		norm := Normalize
@@ -96,17 +96,17 @@ func Prepare(e *Event, lim Limits) error {
 		}
 		v, err := norm(id.Type, id.Value)
 		if err != nil {
-			errs.add(field+".value", "%s %v", id.Type, err)
+			errs.add(field()+".value", "%s %v", id.Type, err)
 			continue
 		}
 		if len(v) > maxValueLen || !utf8.ValidString(v) {
-			errs.add(field+".value", "must be valid UTF-8 of at most %d bytes", maxValueLen)
+			errs.add(field()+".value", "must be valid UTF-8 of at most %d bytes", maxValueLen)
 			continue
 		}
 		if strings.ContainsRune(v, utf8.RuneError) {
 			// JSON decoding turns every invalid or lone-surrogate escape into
 			// U+FFFD: two different ids would become one and join two people.
-			errs.add(field+".value", "must not contain U+FFFD (an invalid or lone-surrogate escape)")
+			errs.add(field()+".value", "must not contain U+FFFD (an invalid or lone-surrogate escape)")
 			continue
 		}
 		id.Value = v
@@ -130,10 +130,10 @@ func validateFields(e *Event, lim Limits, errs *Errors) {
 	case len(e.EventID) > maxIDLen || !utf8.ValidString(e.EventID):
 		errs.add("event_id", "must be valid UTF-8 of at most %d bytes", maxIDLen)
 	}
-	if !tenantPattern.MatchString(e.Tenant) {
+	if !ValidTenant(e.Tenant) {
 		errs.add("tenant", "required, must match %s", tenantPattern)
 	}
-	if !channelPattern.MatchString(e.Channel) {
+	if !ValidChannel(e.Channel) {
 		errs.add("channel", "required, must match %s", channelPattern)
 	}
 	if !e.Type.Known() {
@@ -204,13 +204,39 @@ func isObject(raw []byte) bool {
 }
 
 // ValidTenant reports whether s is a well-formed tenant name.
-func ValidTenant(s string) bool { return tenantPattern.MatchString(s) }
+func ValidTenant(s string) bool {
+	if len(s) == 0 || len(s) > 64 || !lowerOrDigit(s[0]) {
+		return false
+	}
+	for i := 1; i < len(s); i++ {
+		if c := s[i]; !lowerOrDigit(c) && c != '_' && c != '-' {
+			return false
+		}
+	}
+	return true
+}
 
 // ValidChannel reports whether s is a well-formed channel name.
-func ValidChannel(s string) bool { return channelPattern.MatchString(s) }
+func ValidChannel(s string) bool { return validName(s, 32) }
 
 // ValidIdentifierType reports whether s is a well-formed identifier type.
-func ValidIdentifierType(s string) bool { return typePattern.MatchString(s) }
+func ValidIdentifierType(s string) bool { return validName(s, 32) }
+
+// validName matches ^[a-z][a-z0-9_]{0,max-1}$ (channelPattern and
+// typePattern, with max 32) without the regexp machinery.
+func validName(s string, max int) bool {
+	if len(s) == 0 || len(s) > max || s[0] < 'a' || s[0] > 'z' {
+		return false
+	}
+	for i := 1; i < len(s); i++ {
+		if c := s[i]; !lowerOrDigit(c) && c != '_' {
+			return false
+		}
+	}
+	return true
+}
+
+func lowerOrDigit(c byte) bool { return c >= 'a' && c <= 'z' || c >= '0' && c <= '9' }
 
 // Name rules, for error messages that say what a valid name looks like.
 const (

@@ -157,6 +157,12 @@ func decodeStamped(v string) (s sourced, ok bool) {
 	if len(v) < StampLen {
 		return s, false
 	}
+	if ch, id, value, ok := splitStamped(v[StampLen:]); ok { // what this package writes
+		s.stamp = v[:StampLen]
+		s.source = Source{Channel: ch, EventID: id, EventTime: msTime(v[:15])}
+		s.value = value
+		return s, true
+	}
 	var parts []json.RawMessage
 	if json.Unmarshal([]byte(v[StampLen:]), &parts) != nil || len(parts) != 3 {
 		return s, false

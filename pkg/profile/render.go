@@ -292,8 +292,7 @@ func (r renderer) str(f, path string) string {
 	if !ok {
 		return ""
 	}
-	var s string
-	json.Unmarshal(sv.value, &s)
+	s, _ := unquote(sv.value)
 	return s
 }
 
@@ -377,8 +376,7 @@ func (m *Model) demographic(r renderer) {
 	p := r.p
 	d := &p.Demographic
 	text := func(k string) string {
-		var s string
-		json.Unmarshal(p.Traits[k], &s)
+		s, _ := unquote(p.Traits[k])
 		return strings.TrimSpace(s)
 	}
 	d.Name = text("name")

@@ -230,19 +230,14 @@ func objectOf(raw json.RawMessage) map[string]json.RawMessage {
 	if !isObject(raw) {
 		return nil
 	}
-	var m map[string]json.RawMessage
-	if json.Unmarshal(raw, &m) != nil {
-		return nil
-	}
-	return m
+	return decodeObject(raw)
 }
 
 func stringOf(raw json.RawMessage) (string, bool) {
 	if len(raw) == 0 || raw[0] != '"' {
 		return "", false
 	}
-	var s string
-	return s, json.Unmarshal(raw, &s) == nil
+	return unquote(raw)
 }
 
 func wholeNumber(raw json.RawMessage) (int64, bool) {
