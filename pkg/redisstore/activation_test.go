@@ -477,3 +477,39 @@ func TestIntegrationActivateAfterScriptFlush(t *testing.T) {
 		t.Errorf("tenant not indexed at its lease expiry (%v)", err)
 	}
 }
+
+// TestIntegrationActivateOneProfileTwiceInACall gives one call several
+// inputs of the same profiles: each sees what the one before it stored, as
+// it would across calls (the script reads the stored memberships once and
+// writes them once).
+func TestIntegrationActivateOneProfileTwiceInACall(t *testing.T) {
+	ctx := context.Background()
+	inputs := []redisstore.ActivationInput{
+		{ProfileID: "p", Version: 1, Segments: []string{"a"}, Lifecycle: "new"},
+		{ProfileID: "q", Version: 1, Segments: []string{"a"}},
+		{ProfileID: "p", Version: 2, Segments: []string{"b"}, Lifecycle: "active"},
+		{ProfileID: "p", Version: 1, Segments: []string{"c"}}, // stale by now
+		{ProfileID: "q", Version: 2, MergedInto: "p"},
+		{ProfileID: "p", Version: 2, Segments: []string{"a", "b"}, Lifecycle: "active", Reevaluate: true},
+	}
+	one, tenantA := timerStore(t)
+	got, err := one.Activate(ctx, tenantA, inputs, nil, t0, lease)
+	if err != nil {
+		t.Fatal(err)
+	}
+	each, tenantB := timerStore(t)
+	var want []string
+	for _, in := range inputs {
+		want = append(want, activate(t, each, tenantB, in)...)
+	}
+	if !slices.Equal(ids(got), want) {
+		t.Errorf("one call enqueued\n %v\ncall by call\n %v", ids(got), want)
+	}
+	for _, pid := range []string{"p", "q"} {
+		sa, la, va, _, _ := one.ActivationState(ctx, tenantA, pid)
+		sb, lb, vb, _, _ := each.ActivationState(ctx, tenantB, pid)
+		if !slices.Equal(sa, sb) || la != lb || va != vb {
+			t.Errorf("%s: one call %v %q %d, call by call %v %q %d", pid, sa, la, va, sb, lb, vb)
+		}
+	}
+}

@@ -45,8 +45,9 @@
 --                        share a profile with (written by unmerge); profiles
 --                        holding such an identifier carry _x
 --   P.."wm"        hash  "<src>" -> highest applied offset (the watermark)
---   P.."ob:"..src  zset  outbox: recorded outcome per offset not yet known
---                        to be committed (score: offset)
+--   P.."ob:"..src  zset  outbox: the recorded outcomes of the offsets not
+--                        yet known to be committed, one member per call
+--                        (score: its last offset; resolve.lua)
 --
 -- An edge key is "<15-digit event ms> <event id>": the canonical order.
 

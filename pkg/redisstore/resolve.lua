@@ -24,10 +24,47 @@ local batch = cjson.decode(ARGV[4])
 
 -- ------------------------------------------------------------ the batch
 
+-- The outbox of a source holds one entry per call: {"b": [outcome, ...]}
+-- with outcomes {o = offset, p = profile id, id = records} in offset
+-- order, scored with the last offset. (An entry {o, p, id} scored o, one
+-- per offset, is the earlier form, still read.) Entries of one source
+-- never share an offset, so the one holding offset o is the first scored
+-- o or more, if it holds o.
+local obcache = {} -- member -> offset -> outcome
+local function outcomes(m)
+  local byo = obcache[m]
+  if not byo then
+    byo = {}
+    local e = cjson.decode(m)
+    if e.b then
+      for _, rec in ipairs(e.b) do byo[rec.o] = rec end
+    else
+      byo[e.o] = e
+    end
+    obcache[m] = byo
+  end
+  return byo
+end
+
 local wm = {}
 for src, first in pairs(batch.first) do
   -- Outcomes below the batch's first offset were committed: forget them.
-  redis.call('ZREMRANGEBYSCORE', P .. 'ob:' .. src, '-inf', '(' .. first)
+  -- An entry that also holds later offsets (this batch redelivers part of
+  -- an earlier one) loses the committed ones.
+  local ob = P .. 'ob:' .. src
+  redis.call('ZREMRANGEBYSCORE', ob, '-inf', '(' .. first)
+  local straddle = redis.call('ZRANGEBYSCORE', ob, first, '+inf', 'LIMIT', 0, 1)
+  if #straddle > 0 then
+    local e = cjson.decode(straddle[1])
+    if e.b and e.b[1].o < first then
+      local keep = {}
+      for _, rec in ipairs(e.b) do
+        if rec.o >= first then keep[#keep + 1] = rec end
+      end
+      redis.call('ZREM', ob, straddle[1])
+      redis.call('ZADD', ob, keep[#keep].o, cjson.encode({ b = keep }))
+    end
+  end
   wm[src] = tonumber(redis.call('HGET', P .. 'wm', src) or '-1')
 end
 local advanced = {}
@@ -40,9 +77,9 @@ for n, ev in ipairs(batch.events) do
   if ev.o <= wm[src] then
     -- Redelivered after a crash or rebalance: the state already holds this
     -- event. Return what was recorded so the caller can publish it again.
-    local stored = redis.call('ZRANGEBYSCORE', P .. 'ob:' .. src, ev.o, ev.o)
-    if #stored > 0 then
-      local rec = cjson.decode(stored[1])
+    local stored = redis.call('ZRANGEBYSCORE', P .. 'ob:' .. src, ev.o, '+inf', 'LIMIT', 0, 1)
+    local rec = #stored > 0 and outcomes(stored[1])[ev.o]
+    if rec then
       local id = live(rec.p)
       results[n] = { 'replay', id }
       shown[id] = true
@@ -71,12 +108,12 @@ for n, ev in ipairs(batch.events) do
       redis.call('HSET', sk, ef, key)
       pid = resolve(ev, key)
     end
-    -- Fold, unless a client retry already brought this event id.
+    -- Fold, unless a client retry already brought this event id (ZADD NX
+    -- adds it only if it is not there).
     local ek = P .. 'pe:' .. anchor
     local status = 'dup'
-    if not redis.call('ZSCORE', ek, ev.e) then
+    if redis.call('ZADD', ek, 'NX', ev.t, ev.e) == 1 then
       status = 'ok'
-      redis.call('ZADD', ek, ev.t, ev.e)
       redis.call('ZREMRANGEBYSCORE', ek, '-inf', '(' .. (ev.t - R.win))
       if redis.call('ZCARD', ek) > R.keep then
         redis.call('ZREMRANGEBYRANK', ek, 0, -(R.keep + 1))
@@ -89,13 +126,18 @@ for n, ev in ipairs(batch.events) do
     local recs = {}
     for j = first + 1, #records do recs[#recs + 1] = records[j] end
     -- Empty lists encode as {} in cjson; "id" is read back leniently.
-    outbox[#outbox + 1] = { src, ev.o, { o = ev.o, p = pid, id = recs } }
+    local ob = outbox[src]
+    if not ob then
+      ob = {}
+      outbox[src] = ob
+    end
+    ob[#ob + 1] = { o = ev.o, p = pid, id = recs }
   end
 end
 
 local states = touchedstates()
-for _, o in ipairs(outbox) do
-  redis.call('ZADD', P .. 'ob:' .. o[1], o[2], cjson.encode(o[3]))
+for src, ob in pairs(outbox) do
+  redis.call('ZADD', P .. 'ob:' .. src, ob[#ob].o, cjson.encode({ b = ob }))
 end
 
 for src in pairs(advanced) do
