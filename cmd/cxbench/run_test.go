@@ -1,0 +1,119 @@
+package main
+
+import (
+	"context"
+	"math"
+	"net"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cxstream/cxstream/pkg/synth"
+	"github.com/cxstream/cxstream/pkg/testenv"
+)
+
+// testWriter sends the bench's progress lines to the test log.
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(b []byte) (int, error) {
+	w.t.Log(strings.TrimSpace(string(b)))
+	return len(b), nil
+}
+
+// freePorts returns the first of two consecutive free TCP ports.
+func freePorts(t *testing.T) int {
+	for range 50 {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		port := l.Addr().(*net.TCPAddr).Port
+		l.Close()
+		if l2, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port+1)); err == nil {
+			l2.Close()
+			return port
+		}
+	}
+	t.Fatal("no two consecutive free ports")
+	return 0
+}
+
+// One small run of the whole bench on the real services: the pipeline's
+// own processes, every measure filled in, and the accuracy checks exact.
+func TestIntegrationBenchRun(t *testing.T) {
+	brokers := testenv.Kafka(t)
+	redisAddr := testenv.Redis(t)
+	chAddr := testenv.ClickHouse(t)
+	t.Setenv("CXSTREAM_KAFKA_BROKERS", strings.Join(brokers, ","))
+	t.Setenv("CXSTREAM_REDIS_ADDR", redisAddr)
+	t.Setenv("CXSTREAM_CLICKHOUSE_ADDR", chAddr)
+
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "cxstream")
+	build := exec.Command("go", "build", "-o", bin, "github.com/cxstream/cxstream/cmd/cxstream")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build cxstream: %v\n%s", err, out)
+	}
+	gen := synth.Default()
+	o := options{
+		config: "../../docs/cxstream.example.yaml", cxstream: bin, tenant: "benchtest", workDir: dir,
+		runs: 1, chunk: 100, rates: []float64{400}, latencyFor: time.Second, grace: 20 * time.Second,
+		drainTimeout: 3 * time.Minute, redisDB: 4, database: "cxbench_test", gen: gen,
+		telemetryBase: freePorts(t), log: testWriter{t},
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	res, err := runOnce(ctx, o, 250, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%+v", res)
+
+	if res.Events == 0 || res.Applied != float64(res.Events) || res.DeadLetters != 0 {
+		t.Errorf("events %d, folded %v, dead letters %v: want every preloaded event folded", res.Events, res.Applied, res.DeadLetters)
+	}
+	if !(res.EventsPerSec > 0) || !(res.DrainSec > 0) {
+		t.Errorf("drain %v s at %v events/s", res.DrainSec, res.EventsPerSec)
+	}
+	if len(res.Latency) != 1 || res.Latency[0].Seen != res.Latency[0].Sent || res.Latency[0].Sent != 400 ||
+		!(res.Latency[0].P99 > 0) || math.IsInf(res.Latency[0].P99, 0) || res.Latency[0].P50 > res.Latency[0].P99 {
+		t.Errorf("latency steps %+v: want 400 events, all seen, 0 < p50 <= p99 < inf", res.Latency)
+	}
+	if rt := res.RoundTripsPerEv; !(rt > 0) || rt > 1 {
+		t.Errorf("round trips per event %v: want a count from the resolver, well below 1", rt)
+	}
+	if c := res.CommitsPerEv; !(c > 0) || c > 1 {
+		t.Errorf("Kafka commits per event %v: want a count from the resolver and the sink, well below 1", c)
+	}
+	if !(res.RedisCPUPerEvUs > 0) || !(res.RedisCmdsPerEv > 1) {
+		t.Errorf("Redis CPU %v µs, %v commands per event", res.RedisCPUPerEvUs, res.RedisCmdsPerEv)
+	}
+	if _, ok := res.RowsPerInsert["cx_events"]; !ok {
+		t.Errorf("rows per insert %v: want cx_events", res.RowsPerInsert)
+	}
+	procs := map[string]procUsage{}
+	for _, p := range res.Procs {
+		procs[p.Name] = p
+	}
+	for _, name := range []string{"resolver", "sink", "redis"} {
+		if p, ok := procs[name]; !ok || !(p.PeakMB > 0) {
+			t.Errorf("process %s: %+v", name, p)
+		}
+	}
+	a := res.Accuracy
+	if a.Precision != 1 || a.Recall != 1 || a.JunkLinked != 0 || a.Checked == 0 || a.OrdersWrong != 0 || a.RevenueWrong != 0 {
+		t.Errorf("accuracy %+v: want exact", a)
+	}
+	if res.Identifiers == 0 || !(res.RedisBytesPerID > 0) {
+		t.Errorf("%d identifiers, %v bytes each", res.Identifiers, res.RedisBytesPerID)
+	}
+	if float64(res.ClickHouseUniq) != res.ExpectedTimeline || res.ClickHouseRows < res.ClickHouseUniq {
+		t.Errorf("ClickHouse holds %d rows, %d event ids; the resolver folded %v", res.ClickHouseRows, res.ClickHouseUniq, res.ExpectedTimeline)
+	}
+	if len(res.ChildErrors) > 0 {
+		t.Errorf("processes: %v", res.ChildErrors)
+	}
+}

@@ -1,0 +1,170 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/redis/go-redis/v9"
+	"github.com/segmentio/kafka-go"
+	"go.yaml.in/yaml/v3"
+
+	"github.com/cxstream/cxstream/pipeline"
+)
+
+// runConfig writes the pipeline configuration of one run: the user's file
+// with the run's own topics (prefix.interactions, ...), consumer groups,
+// ClickHouse database and Redis database, so that runs never see each
+// other's data. It returns the file's path and the loaded configuration.
+func runConfig(base, dir, prefix, database string, redisDB int) (string, pipeline.Config, error) {
+	doc := map[string]any{}
+	if base != "" {
+		b, err := os.ReadFile(base)
+		if err != nil {
+			return "", pipeline.Config{}, err
+		}
+		if err := yaml.Unmarshal(b, &doc); err != nil {
+			return "", pipeline.Config{}, fmt.Errorf("%s: %w", base, err)
+		}
+	}
+	section := func(name string) map[string]any {
+		m, ok := doc[name].(map[string]any)
+		if !ok {
+			m = map[string]any{}
+			doc[name] = m
+		}
+		return m
+	}
+	kafkaSec := section("kafka")
+	topics, ok := kafkaSec["topics"].(map[string]any)
+	if !ok {
+		topics = map[string]any{}
+		kafkaSec["topics"] = topics
+	}
+	for _, role := range []string{"interactions", "timeline", "profiles", "identity", "triggers", "deadletter"} {
+		topics[role] = prefix + "." + role
+	}
+	section("resolver")["group"] = prefix + "-resolver"
+	section("sink")["group"] = prefix + "-sink"
+	section("clickhouse")["database"] = database
+	section("redis")["db"] = redisDB
+	b, err := yaml.Marshal(doc)
+	if err != nil {
+		return "", pipeline.Config{}, err
+	}
+	path := filepath.Join(dir, prefix+".yaml")
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		return "", pipeline.Config{}, err
+	}
+	// The environment overrides the file for the children too, except the
+	// database, which must be the bench's own.
+	cfg, err := pipeline.Load(path, func(k string) string {
+		if k == "CXSTREAM_CLICKHOUSE_DATABASE" {
+			return ""
+		}
+		return os.Getenv(k)
+	})
+	return path, cfg, err
+}
+
+// resetState empties the run's Redis database and drops its ClickHouse
+// database. The pipeline's sink creates it again.
+func resetState(ctx context.Context, cfg pipeline.Config) error {
+	rdb := redis.NewClient(&redis.Options{Addr: cfg.Redis.Addr, Username: cfg.Redis.Username, Password: cfg.Redis.Password, DB: cfg.Redis.DB})
+	defer rdb.Close()
+	if err := rdb.FlushDB(ctx).Err(); err != nil {
+		return fmt.Errorf("redis: flush db %d: %w", cfg.Redis.DB, err)
+	}
+	conn, err := clickhouse.Open(&clickhouse.Options{Addr: []string{cfg.ClickHouse.Addr},
+		Auth: clickhouse.Auth{Database: "default", Username: cfg.ClickHouse.Username, Password: cfg.ClickHouse.Password}})
+	if err != nil {
+		return fmt.Errorf("clickhouse: %w", err)
+	}
+	defer conn.Close()
+	if err := conn.Exec(ctx, "DROP DATABASE IF EXISTS `"+cfg.ClickHouse.Database+"`"); err != nil {
+		return fmt.Errorf("clickhouse: drop database %s: %w", cfg.ClickHouse.Database, err)
+	}
+	return nil
+}
+
+// deleteTopics removes a run's topics, so that a run of a million people
+// does not leave gigabytes behind.
+func deleteTopics(ctx context.Context, cfg pipeline.Config) error {
+	client := &kafka.Client{Addr: kafka.TCP(cfg.Kafka.Brokers...)}
+	resp, err := client.DeleteTopics(ctx, &kafka.DeleteTopicsRequest{Topics: cfg.Kafka.Topics.Names()})
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for t, err := range resp.Errors {
+		if err != nil && !errors.Is(err, kafka.UnknownTopicOrPartition) {
+			errs = append(errs, fmt.Errorf("delete topic %s: %w", t, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// child is a pipeline process the bench started.
+type child struct {
+	name, telemetry string
+	cmd             *exec.Cmd
+	done            chan error
+}
+
+// startChild runs `cxstream STAGE -config path` with its telemetry on addr,
+// its log in dir.
+func startChild(bin, stage, path, addr, dir string) (*child, error) {
+	logf, err := os.Create(filepath.Join(dir, stage+".log"))
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(bin, stage, "-config", path)
+	cmd.Env = append(os.Environ(), "CXSTREAM_TELEMETRY_ADDR="+addr, "CXSTREAM_LOG_LEVEL=warn", "CXSTREAM_CLICKHOUSE_DATABASE=")
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		logf.Close()
+		return nil, fmt.Errorf("start %s %s: %w", bin, stage, err)
+	}
+	c := &child{name: stage, telemetry: addr, cmd: cmd, done: make(chan error, 1)}
+	go func() { // exits with the process
+		c.done <- cmd.Wait()
+		logf.Close()
+	}()
+	return c, nil
+}
+
+func (c *child) pid() int { return c.cmd.Process.Pid }
+
+// exited reports the child's exit if it has exited.
+func (c *child) exited() (error, bool) {
+	select {
+	case err := <-c.done:
+		c.done <- err
+		return err, true
+	default:
+		return nil, false
+	}
+}
+
+// stop sends SIGTERM (the pipeline drains, flushes and commits) and waits
+// up to grace before killing it.
+func (c *child) stop(grace time.Duration) error {
+	if _, gone := c.exited(); gone {
+		return nil
+	}
+	_ = c.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-c.done:
+		return err
+	case <-time.After(grace):
+		_ = c.cmd.Process.Kill()
+		<-c.done
+		return fmt.Errorf("%s did not stop within %s after SIGTERM; killed", c.name, grace)
+	}
+}
