@@ -27,7 +27,7 @@ fi
 command -v go >/dev/null || die "go is not installed (or not on PATH): install Go 1.26+ to build cxstream"
 
 mode=full people=10000,100000,1000000 runs=3 extra=()
-out=docs/BENCHMARKS.md chart=docs/benchmarks.png latency=10s
+out=docs/BENCHMARKS.md chart=docs/benchmarks.png latency=5s
 while [[ $# -gt 0 ]]; do
   case $1 in
     --quick) mode=quick people=10000 runs=1 latency=5s

@@ -33,6 +33,9 @@ type latencyStep struct {
 	// WaitedMs is how long after its last event the step waited: the lower
 	// bound of any +Inf percentile.
 	WaitedMs float64
+	// BacklogSec is how long after the step's grace its last events took
+	// to be folded and reach ClickHouse.
+	BacklogSec float64
 }
 
 // measureLatency writes events at a fixed rate for d, each stamped with the

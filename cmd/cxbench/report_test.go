@@ -116,3 +116,14 @@ func TestThousands(t *testing.T) {
 		}
 	}
 }
+
+func TestNotRunSaysHowLongTheScalingRunWouldTake(t *testing.T) {
+	got := notRun(summary{People: 100_000, Events: 800_000, EventsPerSec: 2000})
+	want := "not run: a drain of ~8.0M events at 2,000 events/s would take ~67 min per run"
+	if got != want {
+		t.Errorf("notRun = %q, want %q", got, want)
+	}
+	if got := notRun(summary{}); got != "not run" {
+		t.Errorf("notRun with no measurement = %q", got)
+	}
+}

@@ -59,28 +59,27 @@ type procUsage struct {
 
 // result is one run at one population size.
 type result struct {
-	People, Run       int
-	Events            int64 // preloaded into cx.interactions
-	PreloadSec        float64
-	DrainSec          float64
-	EventsPerSec      float64
-	Applied           float64 // events the resolver folded (outcome ok)
-	DeadLetters       float64
-	RoundTripsPerEv   float64 // NaN: the pipeline does not count them
-	RedisCPUPerEvUs   float64
-	RedisCmdsPerEv    float64 // commands from clients and scripts
-	CommitsPerEv      float64 // the resolver's and the sink's offset commits
-	RowsPerInsert     map[string]float64
-	Procs             []procUsage
-	RedisBytesPerID   float64
-	Identifiers       int
-	Latency           []latencyStep
-	Accuracy          accuracy
-	ClickHouseRows    uint64 // cx_events rows of the tenant
-	ClickHouseUniq    uint64 // distinct event ids among them
-	ExpectedTimeline  float64
-	ChildErrors       []string
-	LatencyBacklogSec float64 // how long the latency steps' backlog took to drain
+	People, Run      int
+	Events           int64 // preloaded into cx.interactions
+	PreloadSec       float64
+	DrainSec         float64
+	EventsPerSec     float64
+	Applied          float64 // events the resolver folded (outcome ok)
+	DeadLetters      float64
+	RoundTripsPerEv  float64 // NaN: the pipeline does not count them
+	RedisCPUPerEvUs  float64
+	RedisCmdsPerEv   float64 // commands from clients and scripts
+	CommitsPerEv     float64 // the resolver's and the sink's offset commits
+	RowsPerInsert    map[string]float64
+	Procs            []procUsage
+	RedisBytesPerID  float64
+	Identifiers      int
+	Latency          []latencyStep
+	Accuracy         accuracy
+	ClickHouseRows   uint64 // cx_events rows of the tenant
+	ClickHouseUniq   uint64 // distinct event ids among them
+	ExpectedTimeline float64
+	ChildErrors      []string
 }
 
 // snapshot is everything the bench reads at one instant of a run.
@@ -248,8 +247,12 @@ func runOnce(ctx context.Context, o options, people, run int) (res result, err e
 	res.DeadLetters = s1.resolver.sum(mDeadLetters)
 	logf("drained %.0f events in %.2f s: %.0f events/s", n-s0.resolver.sum(mResolverEvents), res.DrainSec, res.EventsPerSec)
 
-	// Latency at fixed input rates, on the warm state.
+	// Latency at fixed input rates, on the warm state. Each step starts
+	// only after the previous step's backlog is folded and in ClickHouse,
+	// so that a step the pipeline cannot keep up with does not leave its
+	// backlog to the next.
 	sent := n
+	var s2 snapshot
 	for _, rate := range o.rates {
 		if rate <= 0 { // half of the drain throughput: a rate the pipeline sustains
 			rate = math.Round(res.EventsPerSec / 2)
@@ -258,20 +261,25 @@ func runOnce(ctx context.Context, o options, people, run int) (res result, err e
 		if err != nil {
 			return res, fmt.Errorf("latency at %.0f events/s: %w", rate, err)
 		}
-		res.Latency = append(res.Latency, step)
 		sent += float64(step.Sent)
-		logf("latency at %.0f events/s offered (%.0f sent/s): p50 %s p99 %s, %d of %d seen", step.Offered, step.Achieved,
-			fmtMillis(step.P50, step.Unseen > 0), fmtMillis(step.P99, step.Unseen > 0), step.Seen, step.Sent)
+		backlog := time.Now()
+		s2, err = waitFor("the latency step's backlog", o.drainTimeout, func(s snapshot) bool {
+			applied := s.resolver.sum(mResolverEvents, `outcome="ok"`)
+			return s.resolver.sum(mResolverEvents) >= sent && s.sink.sum(mRowsInserted, `table="cx_events"`) >= applied
+		})
+		if err != nil {
+			return res, err
+		}
+		step.BacklogSec = time.Since(backlog).Seconds()
+		res.Latency = append(res.Latency, step)
+		logf("latency at %.0f events/s offered (%.0f sent/s): p50 %s p99 %s, %d of %d seen; its backlog drained in %.1f s", step.Offered, step.Achieved,
+			fmtMillis(step.P50, step.Unseen > 0), fmtMillis(step.P99, step.Unseen > 0), step.Seen, step.Sent, step.BacklogSec)
 	}
-	backlog := time.Now()
-	s2, err := waitFor("the latency steps' backlog", o.drainTimeout, func(s snapshot) bool {
-		applied := s.resolver.sum(mResolverEvents, `outcome="ok"`)
-		return s.resolver.sum(mResolverEvents) >= sent && s.sink.sum(mRowsInserted, `table="cx_events"`) >= applied
-	})
-	if err != nil {
-		return res, err
+	if len(o.rates) == 0 {
+		if s2, err = waitFor("the pipeline", o.drainTimeout, func(snapshot) bool { return true }); err != nil {
+			return res, err
+		}
 	}
-	res.LatencyBacklogSec = time.Since(backlog).Seconds()
 	res.ExpectedTimeline = s2.resolver.sum(mResolverEvents, `outcome="ok"`)
 
 	// Peaks over the whole run, read before the processes stop.
