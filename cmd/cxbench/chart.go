@@ -52,7 +52,9 @@ var (
 // Every run is drawn as a marker (circles for throughput, squares for
 // latency) and each series is joined by a line through the per-size
 // medians. Targets are dashed horizontal lines; a target that is NaN,
-// infinite or not positive is not drawn. NaN or infinite run values are
+// infinite or not positive is not drawn. A p99 of +Inf (events not seen
+// by the end of the step) is a square on the top edge, labelled "p99 inf:
+// fell behind". Other NaN or infinite run values are
 // skipped; zero values are drawn on the baseline. It returns an error for
 // no points or a population that is not positive.
 func WriteChart(w io.Writer, title string, points []Point, targetEventsPerSec, targetP99Millis float64) error {
@@ -348,13 +350,24 @@ func chartRender(title string, points []Point, targetTput, targetLat float64) (*
 	// Median lines, then one marker per run.
 	chartDrawMedians(data, groups, l.x, l.yLeft, func(g chartSizeGroup) float64 { return g.medTput }, chartColThroughput)
 	chartDrawMedians(data, groups, l.x, l.yRight, func(g chartSizeGroup) float64 { return g.medLat }, chartColLatency)
+	fellBehind := map[int]bool{} // x of sizes labelled already
 	for _, p := range points {
 		x := chartPx(l.x(float64(p.People)))
 		if chartFinite(p.EventsPerSec) {
 			data.disc(x, chartPx(l.yLeft(p.EventsPerSec)), 4, chartColThroughput)
 		}
-		if chartFinite(p.P99Millis) {
+		switch {
+		case chartFinite(p.P99Millis):
 			data.square(x, chartPx(l.yRight(p.P99Millis)), 4, chartColLatency)
+		case math.IsInf(p.P99Millis, 1):
+			// Events still unseen at the end of the step: off the scale.
+			// A square on the top edge, labelled once per size.
+			data.square(x, pl.Min.Y+5, 4, chartColLatency)
+			if !fellBehind[x] {
+				fellBehind[x] = true
+				label := "p99 inf: fell behind"
+				full.text(min(x+8, pl.Max.X-chartTextWidth(label)), pl.Min.Y+18, label, chartColLatency)
+			}
 		}
 	}
 

@@ -310,3 +310,17 @@ func TestWriteChartExample(t *testing.T) {
 	}
 	t.Logf("example chart: %s (%d bytes)", path, st.Size())
 }
+
+func TestWriteChartMarksAnInfiniteP99OnTheTopEdge(t *testing.T) {
+	top := image.Rect(chartPlotLeft, chartPlotTop, chartPlotRight, chartPlotTop+25)
+	pts := []Point{{People: 10_000, EventsPerSec: 1500, P99Millis: math.Inf(1)}, {People: 100_000, EventsPerSec: 1400, P99Millis: math.Inf(1)}}
+	if n := countColour(renderPNG(t, "inf", pts, 30_000, 100), top, chartColLatency); n < 50 {
+		t.Errorf("%d latency pixels along the top edge for p99 = +Inf, want a marker and a label", n)
+	}
+	for i := range pts {
+		pts[i].P99Millis = math.NaN()
+	}
+	if n := countColour(renderPNG(t, "nan", pts, 30_000, 100), top, chartColLatency); n != 0 {
+		t.Errorf("%d latency pixels along the top edge for p99 = NaN, want none", n)
+	}
+}

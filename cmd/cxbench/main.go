@@ -36,6 +36,7 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/cxstream/cxstream/cmd/internal/harness"
 	"github.com/cxstream/cxstream/pkg/synth"
 )
 
@@ -139,7 +140,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		var pts []Point
 		for _, r := range results {
 			p99 := math.NaN()
-			if len(r.Latency) > 0 && !math.IsInf(r.Latency[0].P99, 0) {
+			if len(r.Latency) > 0 {
 				p99 = r.Latency[0].P99
 			}
 			pts = append(pts, Point{People: r.People, EventsPerSec: r.EventsPerSec, P99Millis: p99})
@@ -186,7 +187,7 @@ func addKnobs(fs *flag.FlagSet, c *synth.Config) {
 
 // describe fills the versions of the services and the settings.
 func describe(ctx context.Context, env *environment, o options) error {
-	_, cfg, err := runConfig(o.config, o.workDir, "describe", o.database, o.redisDB)
+	_, cfg, err := harness.RunConfig(o.config, o.workDir, "describe", o.database, o.redisDB)
 	if err != nil {
 		return err
 	}

@@ -265,8 +265,12 @@ func writeReport(w io.Writer, env environment, rs []result, chartName string) er
 			verdict(first.OrdersWrong == 0 && first.RevenueWrong == 0))
 		if len(sums) > 1 {
 			drop := 100 * (1 - last.EventsPerSec/first.EventsPerSec)
-			p("| throughput at %s people vs %s | within %d%% | %s%% lower | %s |\n", thousands(int64(last.People)), thousands(int64(first.People)),
-				targetScalingPercent, num(drop, 1), verdict(drop <= targetScalingPercent))
+			change := num(drop, 1) + "% lower"
+			if drop < 0 {
+				change = num(-drop, 1) + "% higher"
+			}
+			p("| throughput at %s people vs %s | within %d%% | %s | %s |\n", thousands(int64(last.People)), thousands(int64(first.People)),
+				targetScalingPercent, change, verdict(drop <= targetScalingPercent))
 		}
 		if last.People < targetScalePeople {
 			p("| throughput at %s people vs 10,000 | within %d%% | %s | |\n", thousands(targetScalePeople), targetScalingPercent, notRun(last))

@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/cxstream/cxstream/cmd/internal/harness"
 )
 
 func TestMedian(t *testing.T) {
@@ -46,7 +48,7 @@ func sample(people, run int, eps, p99, rt float64) result {
 	return result{People: people, Run: run, Events: int64(people) * 8, EventsPerSec: eps, RoundTripsPerEv: rt, CommitsPerEv: 0.001,
 		RowsPerInsert: map[string]float64{"cx_events": 5000},
 		Latency:       []latencyStep{{Offered: 20000, Achieved: 19990, Sent: 200000, Seen: 200000, P50: p99 / 3, P99: p99}, {Offered: eps / 2, P99: 20}},
-		Accuracy:      accuracy{Precision: 1, Recall: 1, People: people, Profiles: people, Checked: people},
+		Accuracy:      harness.Accuracy{Precision: 1, Recall: 1, People: people, Profiles: people, Checked: people},
 		Procs:         []procUsage{{Name: "resolver", CPUPer1KEvents: 0.02, PeakMB: 80, PeakReset: true}}}
 }
 
@@ -106,6 +108,21 @@ func TestReportVerdicts(t *testing.T) {
 		if !strings.Contains(doc, want) {
 			t.Errorf("report lacks %q", want)
 		}
+	}
+}
+
+func TestReportScalingFasterAtTheLargerSize(t *testing.T) {
+	rs := []result{sample(10000, 1, 1000, 50, 0.002), sample(100000, 1, 1100, 50, 0.002)}
+	var b bytes.Buffer
+	if err := writeReport(&b, environment{Runs: 1, Mode: "test"}, rs, ""); err != nil {
+		t.Fatal(err)
+	}
+	doc := b.String()
+	if !strings.Contains(doc, "| throughput at 100,000 people vs 10,000 | within 20% | 10.0% higher | met |") {
+		t.Errorf("scaling row should say 10.0%% higher:\n%s", doc)
+	}
+	if !strings.Contains(doc, "| throughput at 1,000,000 people vs 10,000 | within 20% | not run: a drain of") {
+		t.Errorf("the 1M scaling target should say it was not run:\n%s", doc)
 	}
 }
 

@@ -11,9 +11,9 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/cxstream/cxstream/cmd/internal/harness"
 	"github.com/cxstream/cxstream/pipeline"
 	"github.com/cxstream/cxstream/pkg/kafkaio"
 	"github.com/cxstream/cxstream/pkg/synth"
@@ -75,7 +75,7 @@ type result struct {
 	RedisBytesPerID  float64
 	Identifiers      int
 	Latency          []latencyStep
-	Accuracy         accuracy
+	Accuracy         harness.Accuracy
 	ClickHouseRows   uint64 // cx_events rows of the tenant
 	ClickHouseUniq   uint64 // distinct event ids among them
 	ExpectedTimeline float64
@@ -109,14 +109,14 @@ func findServices(ctx context.Context, rdb *redis.Client) services {
 func runOnce(ctx context.Context, o options, people, run int) (res result, err error) {
 	res = result{People: people, Run: run, RoundTripsPerEv: math.NaN(), CommitsPerEv: math.NaN()}
 	prefix := fmt.Sprintf("cxbench-%d-%d-%d", time.Now().Unix(), people, run)
-	path, cfg, err := runConfig(o.config, o.workDir, prefix, o.database, o.redisDB)
+	path, cfg, err := harness.RunConfig(o.config, o.workDir, prefix, o.database, o.redisDB)
 	if err != nil {
 		return res, err
 	}
 	logf := func(format string, args ...any) {
 		fmt.Fprintf(o.log, "cxbench: %s: "+format+"\n", append([]any{prefix}, args...)...)
 	}
-	if err := resetState(ctx, cfg); err != nil {
+	if err := harness.ResetState(ctx, cfg); err != nil {
 		return res, err
 	}
 	if err := kafkaio.EnsureTopics(ctx, cfg.Kafka); err != nil {
@@ -125,7 +125,7 @@ func runOnce(ctx context.Context, o options, people, run int) (res result, err e
 	defer func() {
 		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 		defer cancel()
-		if derr := deleteTopics(dctx, cfg); derr != nil {
+		if derr := harness.DeleteTopics(dctx, cfg); derr != nil {
 			logf("delete topics: %v", derr)
 		}
 	}()
@@ -136,13 +136,13 @@ func runOnce(ctx context.Context, o options, people, run int) (res result, err e
 	gen := o.gen
 	gen.People = people
 	start := time.Now()
-	truth, err := preload(ctx, cfg, o.tenant, gen, o.chunk)
+	truth, err := harness.Preload(ctx, cfg, o.tenant, gen, o.chunk)
 	if err != nil {
 		return res, fmt.Errorf("preload: %w", err)
 	}
-	res.Events = truth.sent
+	res.Events = truth.Sent
 	res.PreloadSec = time.Since(start).Seconds()
-	logf("preloaded %d events of %d people in %.1f s (%d rejected as the collector would)", truth.sent, people, res.PreloadSec, truth.rejected)
+	logf("preloaded %d events of %d people in %.1f s (%d rejected as the collector would)", truth.Sent, people, res.PreloadSec, truth.Rejected)
 
 	svc := findServices(ctx, rdb)
 	memInfo, err := rdb.Info(ctx, "memory").Result()
@@ -154,16 +154,16 @@ func runOnce(ctx context.Context, o options, people, run int) (res result, err e
 	// Start the pipeline.
 	resAddr := fmt.Sprintf("127.0.0.1:%d", o.telemetryBase)
 	sinkAddr := fmt.Sprintf("127.0.0.1:%d", o.telemetryBase+1)
-	resolver, err := startChild(o.cxstream, pipeline.StageResolver, path, resAddr, o.workDir)
+	resolver, err := harness.StartChild(o.cxstream, pipeline.StageResolver, path, resAddr, filepath.Join(o.workDir, prefix+"-resolver.log"))
 	if err != nil {
 		return res, err
 	}
-	sink, err := startChild(o.cxstream, pipeline.StageSink, path, sinkAddr, o.workDir)
+	sink, err := harness.StartChild(o.cxstream, pipeline.StageSink, path, sinkAddr, filepath.Join(o.workDir, prefix+"-sink.log"))
 	if err != nil {
-		_ = resolver.stop(time.Minute)
+		_ = resolver.Stop(time.Minute)
 		return res, err
 	}
-	pids := map[string]int{"resolver": resolver.pid(), "sink": sink.pid(), "redis": svc.redis, "clickhouse": svc.clickhouse, "kafka": svc.kafka}
+	pids := map[string]int{"resolver": resolver.Pid(), "sink": sink.Pid(), "redis": svc.redis, "clickhouse": svc.clickhouse, "kafka": svc.kafka}
 	peakReset := map[string]bool{}
 	for name, pid := range pids {
 		if pid > 0 {
@@ -171,8 +171,8 @@ func runOnce(ctx context.Context, o options, people, run int) (res result, err e
 		}
 	}
 	defer func() {
-		for _, c := range []*child{resolver, sink} {
-			if serr := c.stop(time.Minute); serr != nil {
+		for _, c := range []*harness.Child{resolver, sink} {
+			if serr := c.Stop(time.Minute); serr != nil {
 				res.ChildErrors = append(res.ChildErrors, serr.Error())
 			}
 		}
@@ -196,9 +196,9 @@ func runOnce(ctx context.Context, o options, people, run int) (res result, err e
 		return s, errors.Join(err1, err2, err3)
 	}
 	alive := func() error {
-		for _, c := range []*child{resolver, sink} {
-			if err, gone := c.exited(); gone {
-				return fmt.Errorf("%s exited: %v (log: %s)", c.name, err, filepath.Join(o.workDir, c.name+".log"))
+		for _, c := range []*harness.Child{resolver, sink} {
+			if err, gone := c.Exited(); gone {
+				return fmt.Errorf("%s exited: %v (log: %s)", c.Name, err, filepath.Join(o.workDir, c.Name+".log"))
 			}
 		}
 		return nil
@@ -257,7 +257,7 @@ func runOnce(ctx context.Context, o options, people, run int) (res result, err e
 		if rate <= 0 { // half of the drain throughput: a rate the pipeline sustains
 			rate = math.Round(res.EventsPerSec / 2)
 		}
-		step, err := measureLatency(ctx, cfg, o.tenant, truth.targets, rate, o.latencyFor, o.grace)
+		step, err := measureLatency(ctx, cfg, o.tenant, truth.Targets, rate, o.latencyFor, o.grace)
 		if err != nil {
 			return res, fmt.Errorf("latency at %.0f events/s: %w", rate, err)
 		}
@@ -291,7 +291,7 @@ func runOnce(ctx context.Context, o options, people, run int) (res result, err e
 	memAfter := infoFloat(s1.redis, "used_memory")
 
 	// Accuracy against the ground truth, and what ClickHouse holds.
-	acc, ids, err := measureAccuracy(ctx, cfg, o.tenant, truth)
+	acc, ids, err := harness.MeasureAccuracy(ctx, cfg, o.tenant, truth)
 	if err != nil {
 		return res, fmt.Errorf("accuracy: %w", err)
 	}
@@ -299,7 +299,7 @@ func runOnce(ctx context.Context, o options, people, run int) (res result, err e
 	if ids > 0 {
 		res.RedisBytesPerID = (memAfter - memBefore) / float64(ids)
 	}
-	if res.ClickHouseRows, res.ClickHouseUniq, err = countEvents(ctx, cfg, o.tenant); err != nil {
+	if res.ClickHouseRows, res.ClickHouseUniq, err = harness.CountEvents(ctx, cfg, o.tenant); err != nil {
 		return res, err
 	}
 	return res, nil
@@ -345,22 +345,6 @@ func (r *result) fill(s0, s1 snapshot, pids map[string]int, peakReset map[string
 		r.Procs = append(r.Procs, procUsage{Name: name, CPUPer1KEvents: (p1.CPUSeconds - p0.CPUSeconds) / events * 1000,
 			PeakMB: float64(p1.PeakBytes) / (1 << 20), PeakReset: peakReset[name]})
 	}
-}
-
-// countEvents counts the tenant's rows in cx_events and their distinct
-// event ids.
-func countEvents(ctx context.Context, cfg pipeline.Config, tenant string) (rows, uniq uint64, err error) {
-	conn, err := clickhouse.Open(&clickhouse.Options{Addr: []string{cfg.ClickHouse.Addr},
-		Auth: clickhouse.Auth{Database: cfg.ClickHouse.Database, Username: cfg.ClickHouse.Username, Password: cfg.ClickHouse.Password}})
-	if err != nil {
-		return 0, 0, err
-	}
-	defer conn.Close()
-	err = conn.QueryRow(ctx, "SELECT count(), uniqExact(event_id) FROM cx_events WHERE tenant = ?", tenant).Scan(&rows, &uniq)
-	if err != nil {
-		return 0, 0, fmt.Errorf("clickhouse: count cx_events: %w", err)
-	}
-	return rows, uniq, nil
 }
 
 // mkWorkDir makes the directory of a bench's configurations and logs.

@@ -1,4 +1,4 @@
-package main
+package harness
 
 import (
 	"context"
@@ -18,11 +18,11 @@ import (
 	"github.com/cxstream/cxstream/pipeline"
 )
 
-// runConfig writes the pipeline configuration of one run: the user's file
+// RunConfig writes the pipeline configuration of one run: the user's file
 // with the run's own topics (prefix.interactions, ...), consumer groups,
 // ClickHouse database and Redis database, so that runs never see each
 // other's data. It returns the file's path and the loaded configuration.
-func runConfig(base, dir, prefix, database string, redisDB int) (string, pipeline.Config, error) {
+func RunConfig(base, dir, prefix, database string, redisDB int) (string, pipeline.Config, error) {
 	doc := map[string]any{}
 	if base != "" {
 		b, err := os.ReadFile(base)
@@ -73,9 +73,9 @@ func runConfig(base, dir, prefix, database string, redisDB int) (string, pipelin
 	return path, cfg, err
 }
 
-// resetState empties the run's Redis database and drops its ClickHouse
+// ResetState empties the run's Redis database and drops its ClickHouse
 // database. The pipeline's sink creates it again.
-func resetState(ctx context.Context, cfg pipeline.Config) error {
+func ResetState(ctx context.Context, cfg pipeline.Config) error {
 	rdb := redis.NewClient(&redis.Options{Addr: cfg.Redis.Addr, Username: cfg.Redis.Username, Password: cfg.Redis.Password, DB: cfg.Redis.DB})
 	defer rdb.Close()
 	if err := rdb.FlushDB(ctx).Err(); err != nil {
@@ -93,9 +93,9 @@ func resetState(ctx context.Context, cfg pipeline.Config) error {
 	return nil
 }
 
-// deleteTopics removes a run's topics, so that a run of a million people
+// DeleteTopics removes a run's topics, so that a run of a million people
 // does not leave gigabytes behind.
-func deleteTopics(ctx context.Context, cfg pipeline.Config) error {
+func DeleteTopics(ctx context.Context, cfg pipeline.Config) error {
 	client := &kafka.Client{Addr: kafka.TCP(cfg.Kafka.Brokers...)}
 	resp, err := client.DeleteTopics(ctx, &kafka.DeleteTopicsRequest{Topics: cfg.Kafka.Topics.Names()})
 	if err != nil {
@@ -110,28 +110,37 @@ func deleteTopics(ctx context.Context, cfg pipeline.Config) error {
 	return errors.Join(errs...)
 }
 
-// child is a pipeline process the bench started.
-type child struct {
-	name, telemetry string
+// Command returns `cxstream ARGS... -config path` with the environment the
+// harness's processes share: warnings only in the log, and the run's own
+// ClickHouse database (from path, not the caller's environment).
+func Command(bin, path string, args ...string) *exec.Cmd {
+	cmd := exec.Command(bin, append(args, "-config", path)...)
+	cmd.Env = append(os.Environ(), "CXSTREAM_LOG_LEVEL=warn", "CXSTREAM_CLICKHOUSE_DATABASE=")
+	return cmd
+}
+
+// Child is a pipeline process a harness started.
+type Child struct {
+	Name, Telemetry string
 	cmd             *exec.Cmd
 	done            chan error
 }
 
-// startChild runs `cxstream STAGE -config path` with its telemetry on addr,
-// its log in dir.
-func startChild(bin, stage, path, addr, dir string) (*child, error) {
-	logf, err := os.Create(filepath.Join(dir, stage+".log"))
+// StartChild runs `cxstream STAGE -config path` with its telemetry on addr,
+// its log appended to logPath.
+func StartChild(bin, stage, path, addr, logPath string) (*Child, error) {
+	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(bin, stage, "-config", path)
-	cmd.Env = append(os.Environ(), "CXSTREAM_TELEMETRY_ADDR="+addr, "CXSTREAM_LOG_LEVEL=warn", "CXSTREAM_CLICKHOUSE_DATABASE=")
+	cmd := Command(bin, path, stage)
+	cmd.Env = append(cmd.Env, "CXSTREAM_TELEMETRY_ADDR="+addr)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {
 		logf.Close()
 		return nil, fmt.Errorf("start %s %s: %w", bin, stage, err)
 	}
-	c := &child{name: stage, telemetry: addr, cmd: cmd, done: make(chan error, 1)}
+	c := &Child{Name: stage, Telemetry: addr, cmd: cmd, done: make(chan error, 1)}
 	go func() { // exits with the process
 		c.done <- cmd.Wait()
 		logf.Close()
@@ -139,10 +148,11 @@ func startChild(bin, stage, path, addr, dir string) (*child, error) {
 	return c, nil
 }
 
-func (c *child) pid() int { return c.cmd.Process.Pid }
+// Pid is the process id.
+func (c *Child) Pid() int { return c.cmd.Process.Pid }
 
-// exited reports the child's exit if it has exited.
-func (c *child) exited() (error, bool) {
+// Exited reports the child's exit if it has exited.
+func (c *Child) Exited() (error, bool) {
 	select {
 	case err := <-c.done:
 		c.done <- err
@@ -152,19 +162,31 @@ func (c *child) exited() (error, bool) {
 	}
 }
 
-// stop sends SIGTERM (the pipeline drains, flushes and commits) and waits
+// Kill sends SIGKILL, as a crash would, and waits for the process to exit.
+func (c *Child) Kill() {
+	if _, gone := c.Exited(); gone {
+		return
+	}
+	_ = c.cmd.Process.Kill()
+	err := <-c.done
+	c.done <- err
+}
+
+// Stop sends SIGTERM (the pipeline drains, flushes and commits) and waits
 // up to grace before killing it.
-func (c *child) stop(grace time.Duration) error {
-	if _, gone := c.exited(); gone {
+func (c *Child) Stop(grace time.Duration) error {
+	if _, gone := c.Exited(); gone {
 		return nil
 	}
 	_ = c.cmd.Process.Signal(syscall.SIGTERM)
 	select {
 	case err := <-c.done:
+		c.done <- err // Exited, Kill and Stop see it again
 		return err
 	case <-time.After(grace):
 		_ = c.cmd.Process.Kill()
-		<-c.done
-		return fmt.Errorf("%s did not stop within %s after SIGTERM; killed", c.name, grace)
+		err := <-c.done
+		c.done <- err
+		return fmt.Errorf("%s did not stop within %s after SIGTERM; killed", c.Name, grace)
 	}
 }

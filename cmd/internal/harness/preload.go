@@ -1,4 +1,4 @@
-package main
+package harness
 
 import (
 	"context"
@@ -17,61 +17,73 @@ import (
 	"github.com/cxstream/cxstream/pkg/tracking"
 )
 
-// maxTargets bounds the identifiers kept for the latency steps.
-const maxTargets = 100_000
+// MaxTargets bounds the identifiers kept for the latency steps.
+const MaxTargets = 100_000
 
-// truth is what the bench keeps of a population to score the pipeline:
+// Truth is what a harness keeps of a population to score the pipeline:
 // whose each identifier is, and each person's purchases. It holds no
 // messages, so a million people fit.
-type truth struct {
-	sent, rejected int64
-	// ids maps each identifier that is one person's alone ("type:value")
+type Truth struct {
+	Sent, Rejected int64
+	// IDs maps each identifier that is one person's alone ("type:value")
 	// to that person's index.
-	ids map[string]int
-	// junk lists identifiers that identify nobody.
-	junk []string
-	// orders and revenue are each person's, by index.
-	orders  []int
-	revenue []map[string]float64
-	// targets are user ids of known people, for the latency steps' events.
-	targets []string
+	IDs map[string]int
+	// Junk lists identifiers that identify nobody.
+	Junk []string
+	// Orders and Revenue are each person's, by index.
+	Orders  []int
+	Revenue []map[string]float64
+	// Targets are user ids of known people, for the latency steps' events.
+	Targets []string
 }
 
-// preload generates the population chunk by chunk and writes each chunk's
+// Preload generates the population chunk by chunk and writes each chunk's
 // messages to cx.interactions, encoded exactly as the collector would.
-func preload(ctx context.Context, cfg pipeline.Config, tenant string, gen synth.Config, chunk int) (*truth, error) {
-	enc, err := collect.NewEncoder(cfg.Identity, cfg.Kafka.Topics, cfg.Limits)
-	if err != nil {
-		return nil, err
-	}
+func Preload(ctx context.Context, cfg pipeline.Config, tenant string, gen synth.Config, chunk int) (*Truth, error) {
 	w := kafkaio.NewWriter(cfg.Kafka)
 	defer w.Close()
-	t := &truth{ids: map[string]int{}, orders: make([]int, gen.People), revenue: make([]map[string]float64, gen.People)}
-	junk := map[string]bool{}
-	now := time.Now().UTC()
-	write := func(pop synth.Population) error {
-		for _, p := range pop.People {
-			for _, id := range p.Identifiers {
-				t.ids[id] = p.Index
-				if len(t.targets) < maxTargets && strings.HasPrefix(id, "user_id:") {
-					t.targets = append(t.targets, strings.TrimPrefix(id, "user_id:"))
-				}
-			}
-			t.orders[p.Index], t.revenue[p.Index] = p.Orders, p.Revenue
-		}
-		for _, id := range pop.Junk {
-			junk[id] = true
-		}
-		msgs, rejected := encodeAll(enc, tenant, pop.Messages, now)
-		t.rejected += rejected
+	return Generate(cfg, tenant, gen, chunk, func(msgs []kafka.Message) error {
 		for len(msgs) > 0 {
 			n := min(len(msgs), 5000)
 			if err := w.WriteMessages(ctx, msgs[:n]...); err != nil {
 				return fmt.Errorf("write to %s: %w", cfg.Kafka.Topics.Interactions, err)
 			}
-			t.sent += int64(n)
 			msgs = msgs[n:]
 		}
+		return nil
+	})
+}
+
+// Generate generates the population chunk by chunk and hands each chunk's
+// messages, encoded exactly as the collector would, to emit. Truth.Sent
+// counts the messages emit took without an error.
+func Generate(cfg pipeline.Config, tenant string, gen synth.Config, chunk int, emit func([]kafka.Message) error) (*Truth, error) {
+	enc, err := collect.NewEncoder(cfg.Identity, cfg.Kafka.Topics, cfg.Limits)
+	if err != nil {
+		return nil, err
+	}
+	t := &Truth{IDs: map[string]int{}, Orders: make([]int, gen.People), Revenue: make([]map[string]float64, gen.People)}
+	junk := map[string]bool{}
+	now := time.Now().UTC()
+	write := func(pop synth.Population) error {
+		for _, p := range pop.People {
+			for _, id := range p.Identifiers {
+				t.IDs[id] = p.Index
+				if len(t.Targets) < MaxTargets && strings.HasPrefix(id, "user_id:") {
+					t.Targets = append(t.Targets, strings.TrimPrefix(id, "user_id:"))
+				}
+			}
+			t.Orders[p.Index], t.Revenue[p.Index] = p.Orders, p.Revenue
+		}
+		for _, id := range pop.Junk {
+			junk[id] = true
+		}
+		msgs, rejected := encodeAll(enc, tenant, pop.Messages, now)
+		t.Rejected += rejected
+		if err := emit(msgs); err != nil {
+			return err
+		}
+		t.Sent += int64(len(msgs))
 		return nil
 	}
 	for pop := range gen.Chunks(chunk) {
@@ -80,7 +92,7 @@ func preload(ctx context.Context, cfg pipeline.Config, tenant string, gen synth.
 		}
 	}
 	for id := range junk {
-		t.junk = append(t.junk, id)
+		t.Junk = append(t.Junk, id)
 	}
 	return t, err
 }

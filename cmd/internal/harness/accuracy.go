@@ -1,4 +1,4 @@
-package main
+package harness
 
 import (
 	"context"
@@ -14,8 +14,8 @@ import (
 	"github.com/cxstream/cxstream/pkg/synth"
 )
 
-// accuracy is how the pipeline's end state compares with the truth.
-type accuracy struct {
+// Accuracy is how the pipeline's end state compares with the truth.
+type Accuracy struct {
 	Precision, Recall float64
 	People, Profiles  int
 	OverMerged, Split int
@@ -26,11 +26,11 @@ type accuracy struct {
 	Checked, OrdersWrong, RevenueWrong int
 }
 
-// measureAccuracy reads the tenant's identifier index and the profiles of
+// MeasureAccuracy reads the tenant's identifier index and the profiles of
 // every person, and scores them against the truth. It returns the number
 // of identifiers in the index.
-func measureAccuracy(ctx context.Context, cfg pipeline.Config, tenant string, t *truth) (accuracy, int, error) {
-	var acc accuracy
+func MeasureAccuracy(ctx context.Context, cfg pipeline.Config, tenant string, t *Truth) (Accuracy, int, error) {
+	var acc Accuracy
 	st, err := pipeline.OpenRedis(ctx, cfg)
 	if err != nil {
 		return acc, 0, err
@@ -40,18 +40,18 @@ func measureAccuracy(ctx context.Context, cfg pipeline.Config, tenant string, t 
 	if err != nil {
 		return acc, 0, err
 	}
-	profileOf := make(map[string]string, len(t.ids))
-	for id := range t.ids {
+	profileOf := make(map[string]string, len(t.IDs))
+	for id := range t.IDs {
 		if pid := graph[id]; pid != "" && !strings.HasPrefix(pid, "~") {
 			profileOf[id] = pid
 		}
 	}
-	for _, id := range t.junk {
+	for _, id := range t.Junk {
 		if pid := graph[id]; pid != "" && !strings.HasPrefix(pid, "~") {
 			acc.JunkLinked++
 		}
 	}
-	s := synth.Score(t.ids, profileOf)
+	s := synth.Score(t.IDs, profileOf)
 	acc.Precision, acc.Recall = s.Precision(), s.Recall()
 	acc.People, acc.Profiles, acc.OverMerged, acc.Split, acc.Unresolved = s.People, s.Profiles, s.OverMerged, s.Split, s.Unresolved
 
@@ -67,7 +67,7 @@ func measureAccuracy(ctx context.Context, cfg pipeline.Config, tenant string, t 
 		person int
 	}
 	counted := map[member]bool{}
-	for id, person := range t.ids {
+	for id, person := range t.IDs {
 		pid := profileOf[id]
 		if pid == "" {
 			continue
@@ -82,8 +82,8 @@ func measureAccuracy(ctx context.Context, cfg pipeline.Config, tenant string, t 
 			w = &want{revenue: map[string]float64{}}
 			wants[pid] = w
 		}
-		w.orders += t.orders[person]
-		for cur, v := range t.revenue[person] {
+		w.orders += t.Orders[person]
+		for cur, v := range t.Revenue[person] {
 			w.revenue[cur] += v
 		}
 	}
