@@ -1,6 +1,7 @@
 package event
 
 import (
+	"encoding/json"
 	"fmt"
 	"regexp"
 	"strings"
@@ -152,11 +153,13 @@ func validateFields(e *Event, lim Limits, errs *Errors) {
 	if lim.MaxIdentifiers > 0 && len(e.Identifiers) > lim.MaxIdentifiers {
 		errs.add("identifiers", "at most %d identifiers per event", lim.MaxIdentifiers)
 	}
-	for k := range e.Traits {
-		if !validTraitName(k) {
-			errs.add("traits", "trait names must be 1 to %d bytes", maxTraitKey)
-			break
-		}
+	badName, deep := false, false
+	for k, v := range e.Traits {
+		badName = badName || !validTraitName(k)
+		deep = deep || deeper(v, MaxDepth-2) // the envelope's object and the traits object
+	}
+	if badName {
+		errs.add("traits", "trait names must be 1 to %d bytes", maxTraitKey)
 	}
 	validateTraitOps(e, errs)
 	if len(e.Properties) > 0 && !isObject(e.Properties) {
@@ -165,6 +168,71 @@ func validateFields(e *Event, lim Limits, errs *Errors) {
 	if len(e.Context) > 0 && !isObject(e.Context) {
 		errs.add("context", "must be a JSON object")
 	}
+	validateDepth(e, deep, errs)
+}
+
+// MaxDepth is how deeply encoding/json, which every stage decodes with,
+// lets a JSON document nest. An envelope nested deeper cannot be decoded
+// by the resolver.
+const MaxDepth = 10000
+
+// validateDepth rejects values that would nest the encoded envelope more
+// than MaxDepth levels deep (deepTraits: a trait value does). A value can
+// be within the limit in the message it came from and beyond it in the
+// envelope: a group call's traits become properties.traits, a channel
+// record's field a trait.
+func validateDepth(e *Event, deepTraits bool, errs *Errors) {
+	const why = "nested more than %d levels deep in the envelope, which JSON decoders refuse"
+	if deeper(e.Properties, MaxDepth-1) { // the envelope's object is one level
+		errs.add("properties", why, MaxDepth)
+	}
+	if deeper(e.Context, MaxDepth-1) {
+		errs.add("context", why, MaxDepth)
+	}
+	if deepTraits {
+		errs.add("traits", why, MaxDepth)
+	}
+	if deeperValue(e.TraitsSetOnce, MaxDepth-2) {
+		errs.add("traits_set_once", why, MaxDepth)
+	}
+}
+
+// deeperValue reports whether a value of m nests more than limit levels
+// deep.
+func deeperValue(m map[string]json.RawMessage, limit int) bool {
+	for _, v := range m {
+		if deeper(v, limit) {
+			return true
+		}
+	}
+	return false
+}
+
+// deeper reports whether the JSON value raw nests more than limit levels
+// deep.
+func deeper(raw []byte, limit int) bool {
+	if len(raw) < 2*(limit+1) { // every level opens and closes a bracket
+		return false
+	}
+	depth, inString, escaped := 0, false, false
+	for _, c := range raw {
+		switch {
+		case escaped:
+			escaped = false
+		case inString:
+			escaped = c == '\\'
+			inString = c != '"'
+		case c == '"':
+			inString = true
+		case c == '{' || c == '[':
+			if depth++; depth > limit {
+				return true
+			}
+		case c == '}' || c == ']':
+			depth--
+		}
+	}
+	return false
 }
 
 func validateTimes(e *Event, lim Limits, errs *Errors) {

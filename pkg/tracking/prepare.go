@@ -53,6 +53,11 @@ func segmentField(field string, typ event.Type, idTypes []string) string {
 			return "event"
 		}
 		return "name"
+	case "properties":
+		if typ == event.TypeGroup {
+			return "traits" // a group call's traits are its properties' "traits"
+		}
+		return field
 	case "identifiers":
 		// Map reports a message without identifiers itself; what remains is
 		// too many of them, and only externalIds can make that many.
