@@ -2,6 +2,9 @@
 # Start/stop the backing services of cxstream: Kafka, Redis, ClickHouse.
 #
 #   scripts/services.sh up|down|status [--native|--docker]
+#   scripts/services.sh restart redis|clickhouse|kafka [--native|--docker]
+#                                           # stop one service and start it again
+#                                           # (the fault suite, scripts/chaos.sh)
 #   scripts/services.sh env                 # export lines, for eval "$(...)"
 #   scripts/services.sh kafka-tool CLASS... # run a Kafka tool class (native)
 #     e.g. kafka-tool org.apache.kafka.tools.TopicCommand --bootstrap-server 127.0.0.1:9092 --list
@@ -389,13 +392,20 @@ status() {
 }
 
 main() {
-  local cmd=${1:-} mode=auto t
+  local cmd=${1:-} mode=auto t service=
   [[ -n $cmd ]] || usage
   shift
   case $cmd in
     env) print_env; return ;;
     kafka-tool) kafka_tool "$@"; return ;;
     up | down | status) ;;
+    restart)
+      service=${1:-}
+      case $service in
+        redis | clickhouse | kafka) shift ;;
+        *) die "restart: which service? redis, clickhouse or kafka (got '${service}')" ;;
+      esac
+      ;;
     *) usage ;;
   esac
   case ${1:-} in
@@ -414,7 +424,7 @@ main() {
   # -o: the lock is not inherited by the daemons that `up` leaves running.
   if [[ $mode == native && $cmd != status && -z ${_CXSTREAM_LOCKED:-} ]] && command -v flock >/dev/null; then
     mkdir -p "$STATE_DIR"
-    _CXSTREAM_LOCKED=1 exec flock -o -w 900 "$STATE_DIR/.services.lock" "$0" "$cmd" --native
+    _CXSTREAM_LOCKED=1 exec flock -o -w 900 "$STATE_DIR/.services.lock" "$0" "$cmd" $service --native
   fi
 
   case $mode:$cmd in
@@ -428,6 +438,21 @@ main() {
       log "all services up in $(since "$t")s (native, state in $STATE_DIR)"
       ;;
     native:down) kafka_down; ch_down; redis_down ;;
+    native:restart)
+      t=$(now_ms)
+      case $service in
+        redis) redis_down; redis_up ;;
+        clickhouse) ch_down; ch_up ;;
+        kafka) kafka_down; kafka_up ;;
+      esac
+      log "$service: restarted in $(since "$t")s"
+      return
+      ;;
+    docker:restart)
+      compose restart "$service"
+      compose up -d --wait "$service"
+      return
+      ;;
     docker:up)
       t=$(now_ms)
       compose up -d --wait kafka redis clickhouse

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Full test run: start the backing services, then go vet and go test -race
 # against them, then every fuzz target for a short time (scripts/fuzz.sh;
-# CXSTREAM_FUZZTIME, default 10s each). Extra arguments are passed to
-# `go test`.
+# CXSTREAM_FUZZTIME, default 10s each), then the fault suite
+# (scripts/chaos.sh --ci: kills and service restarts under load, serial,
+# after the tests so that no test shares a restarting service). Extra
+# arguments are passed to `go test`.
 #   scripts/test.sh [go test flags...]
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
@@ -31,3 +33,6 @@ step "go test exit status: $rc"
 
 step "fuzz every target for ${CXSTREAM_FUZZTIME:-10s}: scripts/fuzz.sh"
 scripts/fuzz.sh
+
+step "fault suite: scripts/chaos.sh --ci"
+scripts/chaos.sh --ci

@@ -17,6 +17,7 @@ type metrics struct {
 	retries     *prometheus.CounterVec
 	rederived   prometheus.Counter
 	blocked     prometheus.Counter
+	lag         prometheus.Gauge
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -56,13 +57,17 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "cxstream_resolver_blocked_values_total",
 			Help: "Identifier values ignored because the identity rules block them (junk such as \"undefined\").",
 		}),
+		lag: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "cxstream_resolver_lag_messages",
+			Help: "Messages of cx.interactions not yet read by this resolver, as of its last batch (kafka-go reader lag).",
+		}),
 		retries: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "cxstream_resolver_retries_total",
 			Help: "Retried operations while a dependency failed, by operation.",
 		}, []string{"op"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.events, m.deadletters, m.batchSize, m.batchTime, m.redisCalls, m.commits, m.identity, m.retries, m.rederived, m.blocked)
+		reg.MustRegister(m.events, m.deadletters, m.batchSize, m.batchTime, m.redisCalls, m.commits, m.identity, m.retries, m.rederived, m.blocked, m.lag)
 	}
 	return m
 }

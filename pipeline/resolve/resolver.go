@@ -102,6 +102,7 @@ func (r *Resolver) Run(ctx context.Context) error {
 			return err
 		}
 		r.m.commits.Inc()
+		r.m.lag.Set(float64(reader.Stats().Lag))
 		r.m.batchSize.Observe(float64(len(msgs)))
 		r.m.batchTime.Observe(r.now().Sub(start).Seconds())
 	}

@@ -1,0 +1,89 @@
+package main
+
+import (
+	"context"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cxstream/cxstream/pkg/testenv"
+)
+
+// testWriter sends the suite's progress lines to the test log.
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(b []byte) (int, error) {
+	w.t.Log(strings.TrimSpace(string(b)))
+	return len(b), nil
+}
+
+// freePorts returns the first of three consecutive free TCP ports.
+func freePorts(t *testing.T) int {
+	for range 50 {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		port := l.Addr().(*net.TCPAddr).Port
+		l.Close()
+		free := true
+		for i := 1; i <= 2 && free; i++ {
+			l2, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port+i))
+			if free = err == nil; free {
+				l2.Close()
+			}
+		}
+		if free {
+			return port
+		}
+	}
+	t.Fatal("no three consecutive free ports")
+	return 0
+}
+
+// The process faults of the suite on the real services: a resolver and a
+// sink killed mid-work, and two racing resolvers with one killed for good.
+// Every event must end in ClickHouse exactly once and every identity and
+// profile equal the ground truth. The restarts of Redis, ClickHouse and
+// Kafka run in scripts/chaos.sh, outside `go test`, where no other test
+// shares the services.
+func TestIntegrationProcessFaults(t *testing.T) {
+	brokers := testenv.Kafka(t)
+	redisAddr := testenv.Redis(t)
+	chAddr := testenv.ClickHouse(t)
+	t.Setenv("CXSTREAM_KAFKA_BROKERS", strings.Join(brokers, ","))
+	t.Setenv("CXSTREAM_REDIS_ADDR", redisAddr)
+	t.Setenv("CXSTREAM_CLICKHOUSE_ADDR", chAddr)
+
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "cxstream")
+	build := exec.Command("go", "build", "-o", bin, "github.com/cxstream/cxstream/cmd/cxstream")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build cxstream: %v\n%s", err, out)
+	}
+	out := filepath.Join(dir, "RELIABILITY.md")
+	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
+	defer cancel()
+	err := run(ctx, []string{"-cxstream", bin, "-config", "../../docs/cxstream.example.yaml", "-work", dir,
+		"-people", "300", "-rate", "600", "-kills", "1", "-faults", "kill-resolver,kill-sink,race-kill",
+		"-redis-db", "6", "-clickhouse-database", "cxchaos_test", "-telemetry-port", strconv.Itoa(freePorts(t)),
+		"-timeout", "150s", "-out", out}, testWriter{t})
+	md, rerr := os.ReadFile(out)
+	if rerr != nil {
+		t.Fatalf("no report: %v (run: %v)", rerr, err)
+	}
+	t.Logf("report:\n%s", md)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{"kill-resolver", "kill-sink", "race-kill"} {
+		if !strings.Contains(string(md), "| "+f+" | pass |") {
+			t.Errorf("%s did not pass", f)
+		}
+	}
+}
