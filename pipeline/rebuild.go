@@ -24,7 +24,8 @@ import (
 	"github.com/cxstream/cxstream/pkg/redisstore"
 )
 
-// Rebuilding a tenant's identity graph from the identity log.
+// Rebuilding a tenant's identity graph and profiles from the log in
+// ClickHouse.
 //
 // Resolution does not depend on the order events arrive in: the Redis script
 // resolves them in canonical order (event time, then event id) and re-derives
@@ -34,6 +35,19 @@ import (
 // identifiers into profiles and the live profile states. Profile ids may
 // differ: a live id is that of the event that created the profile first in
 // arrival order, and ids are derived from the tenant name.
+//
+// The replay folds each event whole, as the resolver did
+// (redisstore.NewItem, profile.Model.Updates): cx_events keeps every field
+// of the envelope that the fold reads, and chstore.ScanEvents returns them
+// all: identifiers, traits, traits_set_once, traits_unset, traits_increment
+// (columns of migration 0009), properties (orders, items, revenue, refunds,
+// NPS, CSAT, feedback, session ids) and context (locale, location, consent,
+// session ids). Event time comes back in milliseconds, all the fold and
+// resolution use; received_at in seconds, which neither uses. Rows stored
+// before migration 0009 have no set-once, unset or increment operations:
+// events stored before the upgrade are replayed without them, so a profile
+// they fed can come back without a set-once trait, with a trait they unset,
+// or with another sum (schemas/clickhouse/0009_event_trait_ops.sql).
 //
 // Operating procedure for an in-place rebuild (after a Redis loss, or to
 // apply changed identity rules to the past), RebuildInPlace:
@@ -99,8 +113,8 @@ type RebuildReport struct {
 	EventsPerSecond float64 `json:"events_per_second"`
 }
 
-// Rebuild replays tenant's identity log from ClickHouse into the Redis key
-// space of tenant into, which must be empty (ErrTenantNotEmpty otherwise):
+// Rebuild replays tenant's log from ClickHouse into the Redis key space of
+// tenant into, which must be empty (ErrTenantNotEmpty otherwise):
 // first the cuts of its identifier_cut records, then every event in
 // canonical order, in batches of 1,000. into == tenant rebuilds in place
 // (delete the tenant's keys first, or use RebuildInPlace); another name
@@ -119,6 +133,9 @@ func Rebuild(ctx context.Context, store *redisstore.Store, ch *chstore.Store, te
 	if exists {
 		return rep, fmt.Errorf("rebuild into %s: %w", into, ErrTenantNotEmpty)
 	}
+	if err := ch.CheckScan(ctx); err != nil {
+		return rep, fmt.Errorf("rebuild %s: %w", tenant, err)
+	}
 	cuts, err := ch.Cuts(ctx, tenant)
 	if err != nil {
 		return rep, err
@@ -130,9 +147,10 @@ func Rebuild(ctx context.Context, store *redisstore.Store, ch *chstore.Store, te
 // RebuildInPlace deletes every Redis key of tenant and rebuilds its graph
 // from the log (see the operating procedure above: the resolvers must be
 // stopped and the sink caught up). Before deleting anything it checks that
-// ClickHouse answers and holds events of the tenant, and it keeps the
-// tenant's cuts in Redis together with those of the log, so an unmerge that
-// never reached ClickHouse is not undone.
+// ClickHouse answers, holds events of the tenant and has every column the
+// replay reads (its schema migrated), and it keeps the tenant's cuts in
+// Redis together with those of the log, so an unmerge that never reached
+// ClickHouse is not undone.
 func RebuildInPlace(ctx context.Context, store *redisstore.Store, ch *chstore.Store, tenant string, log *slog.Logger) (RebuildReport, error) {
 	rep := RebuildReport{Tenant: tenant, Into: tenant}
 	if err := checkTenants(tenant, tenant); err != nil {
@@ -145,6 +163,9 @@ func RebuildInPlace(ctx context.Context, store *redisstore.Store, ch *chstore.St
 	if n == 0 {
 		return rep, fmt.Errorf("rebuild %s: ClickHouse database %s holds no events of the tenant; refusing to delete its graph",
 			tenant, ch.Database())
+	}
+	if err := ch.CheckScan(ctx); err != nil {
+		return rep, fmt.Errorf("rebuild %s: refusing to delete its graph: %w", tenant, err)
 	}
 	logCuts, err := ch.Cuts(ctx, tenant)
 	if err != nil {
@@ -265,11 +286,9 @@ func unionCuts(base, extra map[string][]string) (map[string][]string, int) {
 	return out, kept
 }
 
-// replay restores cuts and replays the log of rep.Tenant into rep.Into,
-// filling in rep.
-// replay stores cuts, then applies the tenant's events from ClickHouse into
-// rep.Into. Versions continue above floor and above every version in
-// ClickHouse.
+// replay stores cuts, then applies the events of rep.Tenant from
+// ClickHouse, each whole, into rep.Into, and fills in rep. Versions continue
+// above floor and above every version in ClickHouse.
 func replay(ctx context.Context, store *redisstore.Store, ch *chstore.Store, cuts map[string][]string, floor int64, rep *RebuildReport, log *slog.Logger) error {
 	start := time.Now()
 	if log == nil {
@@ -466,7 +485,8 @@ func ReadGraph(ctx context.Context, store *redisstore.Store, tenant string) (*Gr
 // merged-from ("m:") fields and the version are left out (they depend on
 // arrival order), and the JSON of stamped values ("w:", "o:") is
 // compacted and HTML-escaped as encoding/json writes it. The live state
-// holds trait values as the producer sent them, the log as the resolver
+// holds the JSON values it stamps (traits, preferences, the context's
+// locale and location) as the producer sent them, the log as the resolver
 // re-encoded them, so the same value may differ in spacing or escapes.
 func ComparableState(st profile.State) profile.State {
 	out := make(profile.State, len(st))

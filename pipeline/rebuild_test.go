@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math/rand/v2"
 	"os"
 	"slices"
@@ -13,6 +14,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2"
 
 	"github.com/cxstream/cxstream/pipeline"
 	"github.com/cxstream/cxstream/pkg/chstore"
@@ -22,6 +25,7 @@ import (
 	"github.com/cxstream/cxstream/pkg/profile"
 	"github.com/cxstream/cxstream/pkg/redisstore"
 	"github.com/cxstream/cxstream/pkg/redisstore/redisstoretest"
+	"github.com/cxstream/cxstream/pkg/testenv"
 )
 
 // snapshot builds a graph snapshot by hand: profiles maps a profile id to
@@ -224,14 +228,17 @@ func applyLive(t testing.TB, rng *rand.Rand, s *redisstore.Store, tenant string,
 }
 
 // insertLog writes events to cx_events as the sink would, in batches, with
-// some rows twice (a redelivery, under another profile id).
+// some rows twice (a redelivery, under another profile id). Each row takes
+// the way of a cx.timeline message: encoded by encoding/json as the resolver
+// publishes it, decoded as the sink reads it, so JSON values come to
+// ClickHouse re-encoded (compact, HTML-escaped).
 func insertLog(t testing.TB, rng *rand.Rand, ch *chstore.Store, events []*event.Event) {
 	t.Helper()
 	var rows []event.Resolved
 	for _, e := range events {
-		rows = append(rows, event.Resolved{ProfileID: "recorded-profile", Event: e})
+		rows = append(rows, timelineRow(t, "recorded-profile", e))
 		if rng.IntN(10) == 0 {
-			rows = append(rows, event.Resolved{ProfileID: "replayed-profile", Event: e})
+			rows = append(rows, timelineRow(t, "replayed-profile", e))
 		}
 	}
 	rng.Shuffle(len(rows), func(i, j int) { rows[i], rows[j] = rows[j], rows[i] })
@@ -242,6 +249,24 @@ func insertLog(t testing.TB, rng *rand.Rand, ch *chstore.Store, events []*event.
 		}
 		rows = rows[k:]
 	}
+}
+
+// timelineRow is e attributed to profile as the sink decodes it from the
+// cx.timeline message the resolver wrote.
+func timelineRow(t testing.TB, profile string, e *event.Event) event.Resolved {
+	t.Helper()
+	b, err := json.Marshal(event.Resolved{ProfileID: profile, Event: e})
+	if err != nil {
+		t.Fatalf("encode timeline event %s: %v", e.EventID, err)
+	}
+	var r event.Resolved
+	if err := json.Unmarshal(b, &r); err != nil {
+		t.Fatalf("decode timeline event %s: %v", e.EventID, err)
+	}
+	if err := chstore.CheckEvent(r); err != nil {
+		t.Fatalf("timeline event %s: %v", e.EventID, err)
+	}
+	return r
 }
 
 // unmergeOne takes a random identifier out of a random profile with several
@@ -475,6 +500,25 @@ func TestIntegrationRebuildRefuses(t *testing.T) {
 	if _, err := pipeline.Rebuild(ctx, s, ch, tenant, "Bad*Name", nil); err == nil {
 		t.Error("rebuild into an invalid tenant name")
 	}
+
+	// In place while the log lacks a column the replay reads (a database
+	// not migrated to the current schema): the graph must survive.
+	insertLog(t, rng, ch, events)
+	conn, err := clickhouse.Open(&clickhouse.Options{Addr: []string{testenv.ClickHouse(t)},
+		Auth: clickhouse.Auth{Database: ch.Database(), Username: chstore.Default().Username}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if err := conn.Exec(ctx, "ALTER TABLE cx_events DROP COLUMN traits_increment"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pipeline.RebuildInPlace(ctx, s, ch, tenant, nil); err == nil || !strings.Contains(err.Error(), "cxstream migrate") {
+		t.Errorf("in-place rebuild from a log without traits_increment: %v", err)
+	}
+	if ok, _ := s.TenantExists(ctx, tenant); !ok {
+		t.Error("the refused in-place rebuild deleted the tenant")
+	}
 }
 
 // TestIntegrationRebuildSpeed measures the replay on a few thousand events
@@ -501,4 +545,324 @@ func TestIntegrationRebuildSpeed(t *testing.T) {
 	}
 	t.Logf("live apply (random batches of 1-50): %.0f events/s; rebuild: %d events in %.2fs = %.0f events/s, %d profiles, %d identifiers, %d re-derivations",
 		float64(len(events))/live.Seconds(), rep.Events, rep.DurationSeconds, rep.EventsPerSecond, rep.Profiles, rep.Identifiers, rep.Rederived)
+}
+
+// journeys draws the events of people customers that between them feed every
+// kind of profile data: anonymous page and screen views with a session id in
+// the properties or the context, or none (sessions by time window); locale
+// and location in the context; identify calls with every trait operation
+// (set, set once, unset, unset by null, increment), preferences and consent;
+// orders with revenue, currency and items at the till (by phone only) and on
+// the web; refunds; surveys with NPS, CSAT and feedback text; email opens.
+// Identifiers join up over time (anonymous -> known, phone-only till ->
+// email), which merges profiles, and every fourth pair of customers shares a
+// family tablet, where merge protection keeps two user ids apart. JSON is
+// written as a producer may send it (spaces, "<", "&"), and event times
+// have nanoseconds.
+func journeys(t testing.TB, rng *rand.Rand, tenant string, people int) []*event.Event {
+	t.Helper()
+	t0 := time.Date(2026, 6, 1, 8, 0, 0, 0, time.UTC)
+	feedback := []string{
+		"Great service, fast delivery & friendly staff <3",
+		"Terrible experience, the parcel arrived broken and nobody answered.",
+		"Super Beratung, sehr zufrieden!",
+		"Produit décevant, je suis très déçu.",
+		"ok",
+	}
+	locales := []string{"de-DE", "en-GB", "fr-FR", "es-ES"}
+	cities := [][2]string{{"DE", "Köln"}, {"GB", "London"}, {"FR", "Lyon"}, {"ES", "Sevilla"}}
+	var events []*event.Event
+	for p := range people {
+		var (
+			anon   = fmt.Sprintf("anonymous_id:web-%d", p)
+			device = fmt.Sprintf("device_id:dev-%d", p)
+			email  = fmt.Sprintf("email:P%d@Shop.test", p) // normalised to lower case
+			phone  = fmt.Sprintf("phone:+49151%08d", p)
+			user   = fmt.Sprintf("user_id:u%d", p)
+			at     = t0.Add(time.Duration(p)*17*time.Minute + time.Duration(rng.IntN(1e9)))
+			n      int
+			loc    = rng.IntN(len(locales))
+		)
+		add := func(channel string, typ event.Type, name string, ids []string, edit func(e *event.Event)) {
+			n++
+			at = at.Add(time.Duration(1+rng.IntN(40))*time.Minute + time.Duration(rng.IntN(1e9)))
+			e := &event.Event{EventID: fmt.Sprintf("p%d-e%02d", p, n), Tenant: tenant, Channel: channel,
+				Type: typ, Name: name, EventTime: at, ReceivedAt: at.Add(time.Duration(rng.IntN(5000)) * time.Millisecond)}
+			for _, s := range ids {
+				id, _ := event.ParseIdentifier(s)
+				e.Identifiers = append(e.Identifiers, id)
+			}
+			if edit != nil {
+				edit(e)
+			}
+			if err := event.Prepare(e, event.DefaultLimits()); err != nil {
+				t.Fatalf("event %s: %v", e.EventID, err)
+			}
+			events = append(events, e)
+		}
+		raw := func(format string, args ...any) json.RawMessage { return json.RawMessage(fmt.Sprintf(format, args...)) }
+		session := fmt.Sprintf("s-%d-%d", p, rng.IntN(3))
+
+		add("web", event.TypePage, "Home", []string{anon}, func(e *event.Event) {
+			e.Properties = raw(`{"url": "https://shop.test/?a=1&b=<2>", "session_id": %q}`, session)
+			e.Context = raw(`{ "locale": %q, "location": {"country": %q, "city": %q}, "ip": "203.0.113.%d" }`,
+				locales[loc], cities[loc][0], cities[loc][1], p%250)
+		})
+		add("web", event.TypePage, "Product", []string{anon}, func(e *event.Event) {
+			e.Context = raw(`{"sessionId": %q, "campaign": {"source": "news & mail"}}`, session+"-ctx")
+		})
+		add("web", event.TypeTrack, "Product Added", []string{anon}, func(e *event.Event) {
+			e.Properties = raw(`{"sku": "sku-%d", "price": 19.9, "session_id": %d}`, p, 1000+p)
+		})
+		add("web", event.TypeIdentify, "", []string{anon, email, user}, func(e *event.Event) {
+			e.Traits = map[string]json.RawMessage{
+				"name":        raw(`"Person %d"`, p),
+				"plan":        raw(`"basic"`),
+				"coupon":      raw(`"WELCOME"`),
+				"nickname":    raw(`"p%d"`, p),
+				"address":     raw(`{ "street": "Ring %d", "note": "<b>back door</b>" }`, p),
+				"preferences": raw(`{"newsletter": "weekly", "sms": %v}`, p%2 == 0),
+				"consent":     raw(`{"marketing": true, "analytics": %v}`, p%3 != 0),
+			}
+			e.TraitsSetOnce = map[string]json.RawMessage{"first_channel": raw(`"web"`), "signup": raw(`{"via": "ad", "at": %d}`, p)}
+			e.TraitsIncrement = map[string]json.Number{"logins": "1", "points": "10"}
+		})
+		add("mobile", event.TypeScreen, "Orders", []string{device, user}, func(e *event.Event) {
+			e.Context = raw(`{"locale": "en-US", "device": {"model": "Pixel"}}`)
+		})
+		add("store", event.TypeTrack, "Order Completed", []string{phone}, func(e *event.Event) {
+			e.Properties = raw(`{"order_id": "till-%d", "revenue": %d.5, "currency": "eur", `+
+				`"products": [{"sku": "a", "quantity": %d}, {"sku": "b"}]}`, p, 20+rng.IntN(80), 1+rng.IntN(3))
+			e.Context = raw(`{"consent": {"categoryPreferences": {"marketing": false, "receipts": true}}}`)
+		})
+		add("call_center", event.TypeIdentify, "", []string{email, phone}, func(e *event.Event) {
+			e.Traits = map[string]json.RawMessage{"plan": raw(`"gold"`), "nickname": raw(`null`)}
+			e.TraitsUnset = []string{"coupon", "never_set"}
+			e.TraitsIncrement = map[string]json.Number{"support_calls": "1", "points": "-2.5"}
+			e.TraitsSetOnce = map[string]json.RawMessage{"first_channel": raw(`"call_center"`)}
+		})
+		add("web", event.TypeTrack, "Order Completed", []string{user, anon}, func(e *event.Event) {
+			e.Properties = raw(`{"order_id": "web-%d", "total": "19.90", "currency": "USD", "quantity": %d, "sessionId": %q}`,
+				p, 1+rng.IntN(4), session)
+		})
+		if p%3 == 0 {
+			add("store", event.TypeTrack, "Order Refunded", []string{phone}, func(e *event.Event) {
+				e.Properties = raw(`{"order_id": "till-%d", "total": 5, "currency": "EUR"}`, p)
+			})
+		}
+		add("survey", event.TypeTrack, "Survey Completed", []string{email}, func(e *event.Event) {
+			e.Properties = raw(`{"nps": %d, "csat": %d, "feedback": %q}`, rng.IntN(11), 1+rng.IntN(5),
+				feedback[rng.IntN(len(feedback))])
+		})
+		add("email", event.TypeTrack, "Email Opened", []string{email}, func(e *event.Event) {
+			e.Properties = raw(`{"campaign": "autumn"}`)
+			e.TraitsSetOnce = map[string]json.RawMessage{"first_channel": raw(`"email"`)}
+		})
+		add("survey", event.TypeTrack, "Review Submitted", []string{email}, func(e *event.Event) {
+			e.Properties = raw(`{"nps": %d.0, "review": %q}`, rng.IntN(11), feedback[rng.IntN(len(feedback))])
+		})
+		add("mobile", event.TypeIdentify, "", []string{user, device}, func(e *event.Event) {
+			e.Traits = map[string]json.RawMessage{"plan": raw(`"platinum"`)}
+			e.TraitsIncrement = map[string]json.Number{"logins": "1", "points": "0.25"}
+		})
+		if p%4 == 1 { // a family tablet shared with the previous customer
+			tablet := fmt.Sprintf("anonymous_id:tablet-%d", p/4)
+			add("mobile", event.TypeScreen, "Home", []string{tablet, fmt.Sprintf("user_id:u%d", p-1)}, nil)
+			add("mobile", event.TypeScreen, "Home", []string{tablet, user}, func(e *event.Event) {
+				e.Context = raw(`{"session_id": "tablet-%d"}`, p)
+			})
+		}
+	}
+	return events
+}
+
+// renderedProfiles renders every profile of tenant as the Profile API shows
+// it (with provenance, as of a fixed time so that the derived fields are
+// comparable), without what a rebuild may change (profile id, version,
+// merged_from), keyed by the profile's identifiers. It returns the profiles
+// too.
+func renderedProfiles(t testing.TB, s *redisstore.Store, tenant string) (map[string]string, map[string]*profile.Profile) {
+	t.Helper()
+	ctx := context.Background()
+	graph, err := s.Graph(ctx, tenant)
+	if err != nil {
+		t.Fatal(err)
+	}
+	members := map[string][]string{}
+	for id, pid := range graph {
+		if pid != "" && !strings.HasPrefix(pid, "~") {
+			members[pid] = append(members[pid], id)
+		}
+	}
+	asOf := time.Date(2026, 7, 1, 0, 0, 0, 0, time.UTC)
+	out, profiles := map[string]string{}, map[string]*profile.Profile{}
+	for pid, ids := range members {
+		live, st, err := s.Profile(ctx, tenant, pid)
+		if err != nil {
+			t.Fatalf("profile %s: %v", pid, err)
+		}
+		p := s.Model().Render(tenant, live, st, profile.Meta{AsOf: asOf, Provenance: true})
+		p.ProfileID, p.Version, p.MergedFrom = "", 0, nil
+		b, err := json.Marshal(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		slices.Sort(ids)
+		key := strings.Join(ids, ",")
+		out[key], profiles[key] = string(b), p
+	}
+	return out, profiles
+}
+
+// profileDiffs lists the profiles that differ between two renderings.
+func profileDiffs(before, after map[string]string) []string {
+	var out []string
+	for _, k := range sortedKeys(before) {
+		switch a, ok := after[k]; {
+		case !ok:
+			out = append(out, "profile of "+k+": before only")
+		case a != before[k]:
+			out = append(out, fmt.Sprintf("profile of %s differs:\n  before %s\n  after  %s", k, before[k], a))
+		}
+	}
+	for _, k := range sortedKeys(after) {
+		if _, ok := before[k]; !ok {
+			out = append(out, "profile of "+k+": after only")
+		}
+	}
+	return out
+}
+
+func sortedKeys[V any](m map[string]V) []string { return slices.Sorted(maps.Keys(m)) }
+
+// checkCoverage fails the test unless the profiles hold every kind of data
+// journeys feeds, so that a rebuild that loses any of it shows as a
+// difference.
+func checkCoverage(t *testing.T, profiles map[string]*profile.Profile, merges int64) {
+	t.Helper()
+	has := map[string]bool{}
+	for _, p := range profiles {
+		tr := p.Transactional
+		for what, ok := range map[string]bool{
+			"items":                   tr.Items > 0,
+			"revenue":                 len(tr.Revenue) > 1,
+			"lifetime value":          tr.LifetimeValueReporting > 0,
+			"refunds":                 tr.Refunds > 0 && len(tr.Refunded) > 0,
+			"rfm":                     p.Derived.RFM != nil,
+			"nps":                     p.Psychographic.NPS != nil,
+			"csat":                    p.Psychographic.CSAT != nil,
+			"sentiment":               p.Psychographic.Sentiment != nil && p.Psychographic.Sentiment.Responses > 1,
+			"preferences":             len(p.Psychographic.Preferences) > 0,
+			"consent from context":    p.Psychographic.Consent["receipts"],
+			"sessions":                p.Behavioral.Sessions > 3,
+			"locale":                  p.Demographic.Locale != "",
+			"city":                    p.Demographic.City != "",
+			"set":                     string(p.Traits["plan"]) == `"platinum"`,
+			"set once":                string(p.Traits["first_channel"]) == `"web"`,
+			"unset":                   p.Traits["coupon"] == nil && p.Traits["name"] != nil,
+			"unset by null":           p.Traits["nickname"] == nil && p.Traits["name"] != nil,
+			"increment":               string(p.Traits["points"]) == "7.75" && string(p.Traits["logins"]) == "2",
+			"provenance of a context": p.Provenance["demographic.locale"].EventID != "",
+		} {
+			has[what] = has[what] || ok
+		}
+	}
+	for what, ok := range has {
+		if !ok {
+			t.Errorf("no profile has %s: the test would not see it lost", what)
+		}
+	}
+	if merges == 0 {
+		t.Error("no profiles merged")
+	}
+}
+
+// TestIntegrationRebuildRestoresProfiles loses a tenant's Redis state and
+// rebuilds it from ClickHouse: customers' journeys feeding every kind of
+// profile data are resolved as the resolvers do (three partitions, random
+// batches, retries, late events), their timeline rows written to ClickHouse
+// as the sink writes them, the tenant's keys deleted, and an in-place
+// rebuild must give back every profile as rendered before (profile ids,
+// versions and merged_from aside). A rebuild from a log that lacks
+// properties, context and the trait operations, as cx_events and the scan
+// once were, must be seen to differ.
+func TestIntegrationRebuildRestoresProfiles(t *testing.T) {
+	ctx := context.Background()
+	seed := uint64(time.Now().UnixNano())
+	if v, err := strconv.ParseUint(os.Getenv("CXSTREAM_TEST_SEED"), 10, 64); err == nil {
+		seed = v
+	}
+	t.Logf("seed %d", seed)
+	rng := rand.New(rand.NewPCG(seed, 11))
+	log := testLogger(t)
+	ch := chstoretest.New(t)
+	s, tenant := redisstoretest.New(t)
+	events := journeys(t, rng, tenant, 24)
+	applyLive(t, rng, s, tenant, events, 0)
+	insertLog(t, rng, ch, events)
+
+	before, profiles := renderedProfiles(t, s, tenant)
+	stats, err := s.TenantStats(ctx, tenant)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkCoverage(t, profiles, stats.Merges)
+
+	// The check compares states in a scratch key space.
+	rep, diffs, err := pipeline.CheckRebuild(ctx, s, ch, tenant, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(diffs) > 0 {
+		b, _ := json.MarshalIndent(diffs, "", "  ")
+		t.Fatalf("the rebuild check finds %d differences:\n%s", len(diffs), b)
+	}
+	if rep.Replayed != len(events) || rep.Skipped != 0 {
+		t.Errorf("check report %+v, want %d events replayed", rep, len(events))
+	}
+
+	// Redis loses the tenant; the log gives it back.
+	if _, err := s.DeleteTenant(ctx, tenant); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := s.TenantExists(ctx, tenant); err != nil || ok {
+		t.Fatalf("tenant still in redis after the loss (%v)", err)
+	}
+	rep, err = pipeline.RebuildInPlace(ctx, s, ch, tenant, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Replayed != len(events) || rep.Profiles != int64(len(before)) {
+		t.Errorf("in-place report %+v, want %d events and %d profiles", rep, len(events), len(before))
+	}
+	after, _ := renderedProfiles(t, s, tenant)
+	if d := profileDiffs(before, after); len(d) > 0 {
+		t.Fatalf("%d of %d profiles differ after the rebuild:\n%s", len(d), len(before), strings.Join(d[:min(len(d), 3)], "\n"))
+	}
+
+	// The control: the same log without what the fold reads beyond
+	// identifiers and traits loses data, and the comparison shows it.
+	bareLog := chstoretest.New(t)
+	var bare []*event.Event
+	for _, e := range events {
+		b := *e
+		b.Properties, b.Context, b.TraitsSetOnce, b.TraitsUnset, b.TraitsIncrement = nil, nil, nil, nil, nil
+		bare = append(bare, &b)
+	}
+	insertLog(t, rng, bareLog, bare)
+	scratch, err := pipeline.ScratchTenant(tenant)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { redisstoretest.DeleteTenant(t, s, scratch) })
+	if _, err := pipeline.Rebuild(ctx, s, bareLog, tenant, scratch, log); err != nil {
+		t.Fatal(err)
+	}
+	lossy, _ := renderedProfiles(t, s, scratch)
+	for k, v := range lossy { // the scratch tenant's name is in each profile
+		lossy[k] = strings.ReplaceAll(v, scratch, tenant)
+	}
+	if d := profileDiffs(before, lossy); len(d) != len(before) {
+		t.Errorf("a rebuild without properties, context and trait operations differs in %d of %d profiles, want all", len(d), len(before))
+	}
 }

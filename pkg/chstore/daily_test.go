@@ -62,12 +62,44 @@ func dailyEvents() []event.Resolved {
 // their own, and e3 replayed under another profile D.
 func redeliver(t *testing.T, s *chstore.Store, evs []event.Resolved) {
 	t.Helper()
+	redeliverWith(t, s.InsertEvents, evs)
+}
+
+// redeliverWith is redeliver with another insert.
+func redeliverWith(t *testing.T, insert func(context.Context, []event.Resolved) error, evs []event.Resolved) {
+	t.Helper()
 	ctx := context.Background()
 	replay := ev("t1", "e3", "D", "web", event.TypePage, day1.Add(10*time.Hour))
 	for _, batch := range [][]event.Resolved{evs, evs, evs[1:2], evs[1:2], evs[4:5], {replay}} {
-		if err := s.InsertEvents(ctx, batch); err != nil {
+		if err := insert(ctx, batch); err != nil {
 			t.Fatalf("insert events: %v", err)
 		}
+	}
+}
+
+// insertAsReleased returns an insert of events into cx_events as sinks of
+// releases before 0009 wrote them: the columns of 0001 only, which a
+// database not migrated past 0008 has.
+func insertAsReleased(conn driver.Conn) func(context.Context, []event.Resolved) error {
+	return func(ctx context.Context, rs []event.Resolved) error {
+		b, err := conn.PrepareBatch(ctx, `INSERT INTO cx_events (tenant, event_id, profile_id, channel, type, name,
+ event_time, event_time_ms, received_at, id_types, id_values, traits, properties, context)`)
+		if err != nil {
+			return err
+		}
+		for _, r := range rs {
+			row, err := chstore.EncodeEvent(r)
+			if err == nil {
+				err = b.Append(row.Tenant, row.EventID, row.ProfileID, row.Channel, row.Type, row.Name,
+					row.EventTime, row.EventTimeMS, row.ReceivedAt, row.IDTypes, row.IDValues,
+					row.Traits, row.Properties, row.Context)
+			}
+			if err != nil {
+				_ = b.Abort()
+				return err
+			}
+		}
+		return b.Send()
 	}
 }
 
@@ -307,7 +339,7 @@ func TestIntegrationDailyChannelsBackfill(t *testing.T) {
 		exec(t, conn, chstore.SplitStatements(m.SQL)...)
 	}
 	evs := dailyEvents()
-	redeliver(t, s, evs[:5]) // day 1 of t1
+	redeliverWith(t, insertAsReleased(conn), evs[:5]) // day 1 of t1, by a sink of that release
 	if _, err := s.DailyChannels(ctx, "t1", time.Time{}, time.Time{}); err == nil {
 		t.Fatal("DailyChannels works before 0006 created its table")
 	}

@@ -16,7 +16,8 @@ import (
 // them keeps inserts valid when later migrations add columns.
 const (
 	insertEvents = `INSERT INTO cx_events (tenant, event_id, profile_id, channel, type, name,
- event_time, event_time_ms, received_at, id_types, id_values, traits, properties, context)`
+ event_time, event_time_ms, received_at, id_types, id_values, traits, properties, context,
+ traits_set_once, traits_unset, traits_increment)`
 	insertIdentity = `INSERT INTO cx_identity (tenant, kind, profile_id, from_profile_id, identifier,
  aliases, rule, identifiers, event_id, at, at_ms, version)`
 	insertAliases = `INSERT INTO cx_aliases (tenant, alias_id, profile_id, version)`
@@ -42,7 +43,8 @@ func (s *Store) InsertEvents(ctx context.Context, rs []event.Resolved) error {
 		for _, r := range rows {
 			if err := b.Append(r.Tenant, r.EventID, r.ProfileID, r.Channel, r.Type, r.Name,
 				r.EventTime, r.EventTimeMS, r.ReceivedAt, r.IDTypes, r.IDValues,
-				r.Traits, r.Properties, r.Context); err != nil {
+				r.Traits, r.Properties, r.Context,
+				r.TraitsSetOnce, r.TraitsUnset, r.TraitsIncrement); err != nil {
 				return fmt.Errorf("append event %s: %w", r.EventID, err)
 			}
 		}
@@ -134,7 +136,9 @@ func (s *Store) sendBatch(ctx context.Context, table, query string, n int, fill 
 	return nil
 }
 
-// EventRow is an event as the columns of cx_events hold it.
+// EventRow is an event as the columns of cx_events hold it. It holds every
+// field of the envelope (ScanEvents reads them back), the event time to the
+// millisecond and received_at to the second.
 type EventRow struct {
 	Tenant, EventID, ProfileID, Channel, Type, Name string
 	EventTime                                       time.Time
@@ -142,12 +146,18 @@ type EventRow struct {
 	ReceivedAt                                      time.Time
 	IDTypes, IDValues                               []string
 	Traits, Properties, Context                     string
+	// TraitsSetOnce and TraitsIncrement are JSON text like Traits;
+	// TraitsUnset is never nil (0009_event_trait_ops.sql).
+	TraitsSetOnce   string
+	TraitsUnset     []string
+	TraitsIncrement string
 }
 
 // EncodeEvent turns a resolved event into its cx_events row: identifiers
-// into the parallel id_types/id_values arrays, traits, properties and context
-// into JSON text (” when absent or null). A missing received_at is stored as
-// the event time.
+// into the parallel id_types/id_values arrays; traits, traits_set_once,
+// traits_increment, properties and context into JSON text ("" when absent,
+// empty or null); traits_unset into an array. A missing received_at is
+// stored as the event time.
 func EncodeEvent(r event.Resolved) (EventRow, error) {
 	if err := CheckEvent(r); err != nil {
 		return EventRow{}, fmt.Errorf("event %s: %w", eventID(r), err)
@@ -166,6 +176,7 @@ func EncodeEvent(r event.Resolved) (EventRow, error) {
 		IDValues:    make([]string, len(r.Identifiers)),
 		Properties:  rawText(r.Properties),
 		Context:     rawText(r.Context),
+		TraitsUnset: nonNil(r.TraitsUnset),
 	}
 	if r.ReceivedAt.IsZero() {
 		row.ReceivedAt = row.EventTime
@@ -173,14 +184,27 @@ func EncodeEvent(r event.Resolved) (EventRow, error) {
 	for i, id := range r.Identifiers {
 		row.IDTypes[i], row.IDValues[i] = id.Type, id.Value
 	}
-	if len(r.Traits) > 0 {
-		b, err := json.Marshal(r.Traits)
-		if err != nil {
-			return EventRow{}, fmt.Errorf("event %s: encode traits: %w", r.EventID, err)
-		}
-		row.Traits = string(b)
+	var err error
+	if row.Traits, err = objectText(r.Traits); err != nil {
+		return EventRow{}, fmt.Errorf("event %s: encode traits: %w", r.EventID, err)
+	}
+	if row.TraitsSetOnce, err = objectText(r.TraitsSetOnce); err != nil {
+		return EventRow{}, fmt.Errorf("event %s: encode traits_set_once: %w", r.EventID, err)
+	}
+	if row.TraitsIncrement, err = objectText(r.TraitsIncrement); err != nil {
+		return EventRow{}, fmt.Errorf("event %s: encode traits_increment: %w", r.EventID, err)
 	}
 	return row, nil
+}
+
+// objectText is m as JSON text (keys sorted, as encoding/json writes them),
+// or "" for an empty or nil map.
+func objectText[V any](m map[string]V) (string, error) {
+	if len(m) == 0 {
+		return "", nil
+	}
+	b, err := json.Marshal(m)
+	return string(b), err
 }
 
 func rawText(m json.RawMessage) string {

@@ -15,10 +15,13 @@ func TestEncodeEvent(t *testing.T) {
 	at := time.Date(2026, 1, 2, 15, 4, 5, 123456789, time.FixedZone("CET", 3600))
 	r := event.Resolved{ProfileID: "p", Event: &event.Event{
 		EventID: "e", Tenant: "t", Channel: "web", Type: event.TypeTrack, Name: "n", EventTime: at,
-		Identifiers: []event.Identifier{{Type: "email", Value: "x@example.com"}, {Type: "phone", Value: "+33600000000"}},
-		Traits:      map[string]json.RawMessage{"b": json.RawMessage(`2`), "a": json.RawMessage(`"x"`)},
-		Properties:  json.RawMessage(`null`),
-		Context:     json.RawMessage(`{"ip":"203.0.113.1"}`),
+		Identifiers:     []event.Identifier{{Type: "email", Value: "x@example.com"}, {Type: "phone", Value: "+33600000000"}},
+		Traits:          map[string]json.RawMessage{"b": json.RawMessage(`2`), "a": json.RawMessage(`"x"`)},
+		Properties:      json.RawMessage(`null`),
+		Context:         json.RawMessage(`{"ip":"203.0.113.1"}`),
+		TraitsSetOnce:   map[string]json.RawMessage{"z": json.RawMessage(`{"k": [1, 2]}`), "c": json.RawMessage(`"web"`)},
+		TraitsUnset:     []string{"old", "older"},
+		TraitsIncrement: map[string]json.Number{"visits": "1.50", "points": "-2"},
 	}}
 	row, err := EncodeEvent(r)
 	if err != nil {
@@ -32,6 +35,22 @@ func TestEncodeEvent(t *testing.T) {
 	}
 	if row.Traits != `{"a":"x","b":2}` || row.Properties != "" || row.Context != `{"ip":"203.0.113.1"}` {
 		t.Errorf("json columns: %q %q %q", row.Traits, row.Properties, row.Context)
+	}
+	// Trait operations: objects as JSON text (compact, keys sorted, numbers
+	// as written), the names as an array.
+	if row.TraitsSetOnce != `{"c":"web","z":{"k":[1,2]}}` || row.TraitsIncrement != `{"points":-2,"visits":1.50}` ||
+		!slices.Equal(row.TraitsUnset, []string{"old", "older"}) {
+		t.Errorf("trait operations: %q %q %q", row.TraitsSetOnce, row.TraitsIncrement, row.TraitsUnset)
+	}
+
+	// Without any: the columns' defaults, and an array, never nil.
+	r.Traits, r.TraitsSetOnce, r.TraitsUnset, r.TraitsIncrement = map[string]json.RawMessage{}, nil, nil, map[string]json.Number{}
+	row, err = EncodeEvent(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if row.Traits != "" || row.TraitsSetOnce != "" || row.TraitsIncrement != "" || row.TraitsUnset == nil || len(row.TraitsUnset) != 0 {
+		t.Errorf("empty trait operations: %q %q %q %#v", row.Traits, row.TraitsSetOnce, row.TraitsIncrement, row.TraitsUnset)
 	}
 }
 

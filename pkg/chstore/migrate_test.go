@@ -2,9 +2,11 @@ package chstore
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"reflect"
 	"regexp"
 	"slices"
 	"strings"
@@ -17,6 +19,7 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
+	"github.com/cxstream/cxstream/pkg/event"
 	"github.com/cxstream/cxstream/pkg/testenv"
 	"github.com/cxstream/cxstream/schemas"
 )
@@ -590,5 +593,140 @@ func TestIntegrationMigrateAddsSnapshotSegments(t *testing.T) {
 	if err := s.conn.QueryRow(ctx, `SELECT type FROM system.columns
 WHERE database = currentDatabase() AND table = 'cx_profile_snapshots' AND name = 'segments'`).Scan(&typ); err != nil || typ != "Array(String)" {
 		t.Errorf("column segments: type %q, %v; want Array(String)", typ, err)
+	}
+}
+
+// releasedEventColumns are the columns of cx_events before 0009 added the
+// trait operations.
+const releasedEventColumns = `INSERT INTO cx_events (tenant, event_id, profile_id, channel, type, name,
+ event_time, event_time_ms, received_at, id_types, id_values, traits, properties, context)`
+
+// insertReleasedEvents writes events as sinks of releases before 0009 did:
+// every column but traits_set_once, traits_unset and traits_increment.
+func insertReleasedEvents(t *testing.T, s *Store, rs ...event.Resolved) {
+	t.Helper()
+	err := s.sendBatch(context.Background(), "cx_events", releasedEventColumns, len(rs), func(b driver.Batch) error {
+		for _, r := range rs {
+			row, err := EncodeEvent(r)
+			if err != nil {
+				return err
+			}
+			if err := b.Append(row.Tenant, row.EventID, row.ProfileID, row.Channel, row.Type, row.Name,
+				row.EventTime, row.EventTimeMS, row.ReceivedAt, row.IDTypes, row.IDValues,
+				row.Traits, row.Properties, row.Context); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("insert events as before 0009: %v", err)
+	}
+}
+
+// A database migrated up to 0008, with events written without the trait
+// operations, upgraded by 0009: its rows read as events without set-once,
+// unset or increment operations (and with everything else), and new rows
+// keep theirs. Running 0009 again (an interrupted migration re-runs whole)
+// skips the columns.
+func TestIntegrationMigrateAddsEventTraitOps(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	s := openEmptyStore(t)
+	ms := embeddedMigrations(t)
+	i := slices.IndexFunc(ms, func(m Migration) bool { return m.File == "0009_event_trait_ops.sql" })
+	if i < 0 {
+		t.Fatal("0009_event_trait_ops.sql is not embedded")
+	}
+	if _, err := s.migrate(ctx, ms[:i]); err != nil {
+		t.Fatal(err)
+	}
+	events := envelopeEvents(t, "t1")
+	old, fresh := events[:2], events[2:]
+	if len(old[0].TraitsSetOnce) == 0 || len(old[1].TraitsUnset) == 0 || len(old[1].TraitsIncrement) == 0 ||
+		len(fresh[1].TraitsIncrement) == 0 {
+		t.Fatal("the events lack the trait operations this test is about")
+	}
+	for _, e := range old {
+		insertReleasedEvents(t, s, event.Resolved{ProfileID: "P1", Event: e})
+	}
+	if err := s.CheckScan(ctx); err == nil || !strings.Contains(err.Error(), "cxstream migrate") {
+		t.Errorf("CheckScan before 0009 = %v, want an error that says to migrate", err)
+	}
+	applied, err := s.Migrate(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := fileNames(ms[i:]); !slices.Equal(applied, want) {
+		t.Fatalf("applied %v, want %v", applied, want)
+	}
+	var rows []event.Resolved
+	for _, e := range fresh {
+		rows = append(rows, event.Resolved{ProfileID: "P1", Event: e})
+	}
+	if err := s.InsertEvents(ctx, rows); err != nil {
+		t.Fatal(err)
+	}
+
+	if err := s.CheckScan(ctx); err != nil {
+		t.Errorf("CheckScan after 0009 = %v", err)
+	}
+	var got []*event.Event
+	if _, err := s.ScanEvents(ctx, "t1", func(e *event.Event) error {
+		got = append(got, e)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != len(events) {
+		t.Fatalf("scanned %d events, want %d", len(got), len(events))
+	}
+	for k, e := range events {
+		want := *e
+		want.EventTime, want.ReceivedAt = e.EventTime.Truncate(time.Millisecond), e.ReceivedAt.Truncate(time.Second)
+		if k < len(old) { // written before 0009: the columns' defaults
+			want.TraitsSetOnce, want.TraitsUnset, want.TraitsIncrement = nil, nil, nil
+		}
+		if !reflect.DeepEqual(*got[k], want) {
+			g, _ := json.Marshal(got[k])
+			w, _ := json.Marshal(want)
+			t.Errorf("event %s (written before 0009: %v):\n got %s\nwant %s", e.EventID, k < len(old), g, w)
+		}
+	}
+
+	again := ms[i]
+	again.Version, again.File = 9009, "9009_event_trait_ops.sql"
+	if applied, err := s.migrate(ctx, []Migration{again}); err != nil || !slices.Equal(applied, []string{again.File}) {
+		t.Fatalf("re-running 0009: applied %v, %v", applied, err)
+	}
+	// The columns, once each, in place: after context, before inserted_at.
+	cols, err := s.conn.Query(ctx, `SELECT name, type, default_expression FROM system.columns
+WHERE database = currentDatabase() AND table = 'cx_events'`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cols.Close()
+	var names, types []string
+	for cols.Next() {
+		var name, typ, def string
+		if err := cols.Scan(&name, &typ, &def); err != nil {
+			t.Fatal(err)
+		}
+		names = append(names, name)
+		types = append(types, strings.TrimSpace(name+" "+typ+" "+def))
+	}
+	if err := cols.Err(); err != nil {
+		t.Fatal(err)
+	}
+	wantNames := []string{"tenant", "event_id", "profile_id", "channel", "type", "name", "event_time", "event_time_ms",
+		"received_at", "id_types", "id_values", "traits", "properties", "context",
+		"traits_set_once", "traits_unset", "traits_increment", "inserted_at"}
+	if !slices.Equal(names, wantNames) {
+		t.Errorf("cx_events columns %v, want %v", names, wantNames)
+	}
+	for _, want := range []string{"traits_set_once String ''", "traits_unset Array(String)", "traits_increment String ''"} {
+		if !slices.Contains(types, want) {
+			t.Errorf("cx_events has no column %s: %v", want, types)
+		}
 	}
 }

@@ -5,11 +5,13 @@ import (
 	"encoding/json"
 	"errors"
 	"reflect"
+	"slices"
 	"testing"
 	"time"
 
 	"github.com/cxstream/cxstream/pkg/event"
 	"github.com/cxstream/cxstream/pkg/identity"
+	"github.com/cxstream/cxstream/pkg/profile"
 )
 
 func TestIntegrationScanEvents(t *testing.T) {
@@ -67,7 +69,6 @@ func TestIntegrationScanEvents(t *testing.T) {
 		t.Fatalf("scanned %d events %v, want %v", n, ids, wantIDs)
 	}
 	want := *rows[1].Event
-	want.Properties = nil // not read
 	// received_at is stored in whole seconds.
 	want.EventTime, want.ReceivedAt = want.EventTime.UTC(), want.ReceivedAt.UTC().Truncate(time.Second)
 	if !reflect.DeepEqual(*got[2], want) {
@@ -89,6 +90,102 @@ func TestIntegrationScanEvents(t *testing.T) {
 	}
 	if n, err := s.ScanEvents(ctx, "nobody", func(*event.Event) error { return nil }); err != nil || n != 0 {
 		t.Errorf("scan of a tenant without events: n=%d err=%v", n, err)
+	}
+}
+
+// envelopeEvents are events that between them use every field of the
+// envelope a profile folds: an order with products, currency and session id
+// in its properties; a refund; a survey answer with NPS, CSAT and feedback
+// text; context with locale, location, consent and session id; and every
+// trait operation, preferences and consent among the traits. Their JSON is
+// compact, as the resolver writes it to cx.timeline.
+func envelopeEvents(t *testing.T, tenant string) []*event.Event {
+	t.Helper()
+	// Nanoseconds: cx_events keeps event time to the millisecond, which is
+	// all a profile uses (profile.Stamp).
+	at := time.Date(2026, 3, 1, 12, 0, 0, 123456789, time.UTC)
+	ids := []event.Identifier{{Type: "email", Value: "jane@example.com"}, {Type: "anonymous_id", Value: "a-1"}}
+	events := []*event.Event{
+		{EventID: "order", Channel: "web", Type: event.TypeTrack, Name: "Order Completed",
+			Properties: json.RawMessage(`{"order_id":"o-1","revenue":"38.50","currency":"eur","session_id":"s-9",` +
+				`"products":[{"sku":"a","quantity":2},{"sku":"b"}],"note":"<b>&"}`),
+			Context:       json.RawMessage(`{"locale":"de-DE","location":{"country":"DE","city":"Köln"},"ip":"203.0.113.1"}`),
+			Traits:        map[string]json.RawMessage{"plan": json.RawMessage(`"gold"`), "nickname": json.RawMessage(`null`)},
+			TraitsSetOnce: map[string]json.RawMessage{"first_channel": json.RawMessage(`"web"`), "signup": json.RawMessage(`{"at":"2026-03-01","ref":[1,2]}`)},
+		},
+		{EventID: "refund", Channel: "store", Type: event.TypeTrack, Name: "Order Refunded",
+			Properties:      json.RawMessage(`{"total":12,"currency":"EUR"}`),
+			TraitsUnset:     []string{"coupon", "old_plan"},
+			TraitsIncrement: map[string]json.Number{"points": "-2", "visits": "1.50", "big": "1e3"},
+		},
+		{EventID: "survey", Channel: "survey", Type: event.TypeTrack, Name: "Survey Answered",
+			Properties: json.RawMessage(`{"nps":9,"csat":4.5,"feedback":"Wunderbar, sehr schnell geliefert!"}`),
+			Context:    json.RawMessage(`{"sessionId":"s-10","consent":{"categoryPreferences":{"marketing":false,"analytics":true}}}`),
+		},
+		{EventID: "identify", Channel: "mobile", Type: event.TypeIdentify,
+			Traits: map[string]json.RawMessage{"name": json.RawMessage(`"Jane Doe"`),
+				"preferences": json.RawMessage(`{"newsletter":"weekly"}`), "consent": json.RawMessage(`{"marketing":true}`)},
+			TraitsIncrement: map[string]json.Number{"logins": "1"},
+		},
+	}
+	for i, e := range events {
+		e.Tenant, e.Identifiers = tenant, slices.Clone(ids)
+		e.EventTime = at.Add(time.Duration(i) * time.Minute)
+		e.ReceivedAt = e.EventTime.Add(1500 * time.Millisecond)
+		if err := event.Prepare(e, event.DefaultLimits()); err != nil {
+			t.Fatalf("event %s: %v", e.EventID, err)
+		}
+	}
+	return events
+}
+
+// Every field of the envelope that the profile fold reads survives an insert
+// and ScanEvents: the scanned event equals the inserted one (times as
+// cx_events keeps them), and it folds into exactly the same profile
+// updates.
+func TestIntegrationScanEventsKeepsTheEnvelope(t *testing.T) {
+	s := openTestStore(t)
+	ctx := context.Background()
+	events := envelopeEvents(t, "t1")
+	var rows []event.Resolved
+	for _, e := range events {
+		rows = append(rows, event.Resolved{ProfileID: "P1", Event: e})
+	}
+	if err := s.InsertEvents(ctx, rows); err != nil {
+		t.Fatal(err)
+	}
+	var got []*event.Event
+	if _, err := s.ScanEvents(ctx, "t1", func(e *event.Event) error {
+		got = append(got, e)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != len(events) {
+		t.Fatalf("scanned %d events, want %d", len(got), len(events))
+	}
+	model := profile.Default()
+	for i, e := range events {
+		want := *e
+		want.EventTime = e.EventTime.Truncate(time.Millisecond)
+		want.ReceivedAt = e.ReceivedAt.Truncate(time.Second)
+		if !reflect.DeepEqual(*got[i], want) {
+			g, _ := json.Marshal(got[i])
+			w, _ := json.Marshal(want)
+			t.Errorf("event %s came back otherwise:\n got %s\nwant %s", e.EventID, g, w)
+		}
+		if u, w := model.Updates(got[i]), model.Updates(e); !reflect.DeepEqual(u, w) {
+			t.Errorf("event %s folds otherwise after the round trip:\n got %v\nwant %v", e.EventID, u, w)
+		}
+	}
+	// The test must be able to fail: the fold does read what was once left
+	// out of the scan.
+	for _, e := range got {
+		bare := *e
+		bare.Properties, bare.Context, bare.TraitsSetOnce, bare.TraitsUnset, bare.TraitsIncrement = nil, nil, nil, nil, nil
+		if reflect.DeepEqual(model.Updates(&bare), model.Updates(e)) {
+			t.Errorf("event %s folds the same without properties, context and trait operations: it tests nothing", e.EventID)
+		}
 	}
 }
 

@@ -1,0 +1,39 @@
+-- 0009: the trait operations of the envelope in cx_events.
+--
+-- An event changes traits in four ways (pkg/event Event; docs/producers.md):
+-- traits (set, or unset by a null value), traits_set_once, traits_unset and
+-- traits_increment. 0001 stored only traits, so the log could not give the
+-- other three back, and `cxstream rebuild` (pipeline.Rebuild), which restores
+-- identities and profiles from this table after Redis lost them, replayed
+-- events without them. With these columns cx_events holds every field of the
+-- envelope that the profile fold reads (chstore.ScanEvents reads them all).
+--
+--   traits_set_once   JSON text of the object of traits set only where the
+--                     profile has none yet, as traits: '' when absent.
+--   traits_unset      the names of the traits removed, [] when none.
+--   traits_increment  JSON text of the object of JSON numbers added to
+--                     numeric traits, each number as the producer wrote it
+--                     ("1.50" stays 1.50): '' when absent.
+--
+-- Rows written before this migration (or after it by a sink of an earlier
+-- release, which names only the columns of 0001) read the defaults ('', [],
+-- ''), although their events may have had such operations: those are lost.
+-- A rebuild replays such an event without them, so a profile it fed can
+-- differ from the one Redis held (a set_once, unset or increment missing).
+-- Upgrade the sinks right after migrating.
+--
+-- None of the columns joins the sorting key (an event is still identified by
+-- (tenant, profile_id, event_time, event_id), and 18.16 cannot change the key
+-- of an existing table). String, not JSON or Map, and Array(String), not
+-- Array(LowCardinality(String)): 18.16 has none of those.
+--
+-- ClickHouse 18.16 has no ADD COLUMN IF NOT EXISTS. Each statement adds one
+-- column, and the migration runner (chstore.Store.Migrate) skips an
+-- "ALTER TABLE t ADD COLUMN c" whose column t already has (it looks in
+-- system.columns), so a migration interrupted after an ALTER and before it
+-- was recorded re-runs cleanly. Adding a column only changes metadata:
+-- existing parts read the default. The materialized view
+-- cx_daily_channels_mv (0006) names its columns, so it is unaffected.
+ALTER TABLE cx_events ADD COLUMN traits_set_once String DEFAULT '' AFTER context;
+ALTER TABLE cx_events ADD COLUMN traits_unset Array(String) AFTER traits_set_once;
+ALTER TABLE cx_events ADD COLUMN traits_increment String DEFAULT '' AFTER traits_unset;
