@@ -15,7 +15,7 @@
 // The faults:
 //
 //	kill-resolver       SIGKILL the resolver mid-batch, several times; restart it
-//	kill-sink           SIGKILL the sink mid-insert, several times; restart it
+//	kill-sink           SIGKILL the sink while ClickHouse runs its insert, several times; restart it
 //	race-kill           two resolvers share the partitions; SIGKILL one for good
 //	restart-redis       restart Redis (AOF on) under load
 //	restart-clickhouse  restart ClickHouse under load
@@ -27,7 +27,8 @@
 // -restart-clickhouse and -restart-kafka (scripts/chaos.sh passes
 // `scripts/services.sh restart NAME`); a fault without its command is
 // skipped and reported so. The harness is the pipeline's supervisor: a
-// process that exits by itself is restarted, and counted.
+// process that exits by itself is restarted and counted, and fails the
+// scenario (a process must ride out a dependency's outage).
 //
 // It writes a report (-out, docs/RELIABILITY.md from scripts/chaos.sh) and
 // exits non-zero if any scenario lost, duplicated or misattributed anything.

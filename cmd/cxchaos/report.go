@@ -54,7 +54,7 @@ func (r result) Passed() bool {
 	a := r.Accuracy
 	return r.Error == "" && r.Measured && r.Lost() == 0 && r.Extra() == 0 && r.RowsFinal >= r.Stored &&
 		a.Precision == 1 && a.Recall == 1 && a.OrdersWrong == 0 && a.RevenueWrong == 0 && a.JunkLinked == 0 && a.Checked > 0 &&
-		r.RebuildDiffs == 0
+		r.RebuildDiffs == 0 && r.Restarts == 0
 }
 
 func (r result) verdict() string {
@@ -164,8 +164,11 @@ func report(env environment, rs []result) string {
 - **redis-loss** runs no fault under load: once everything is stored and the pipeline stopped, it
   snapshots every profile (identifiers and contents, without profile ids and versions), flushes Redis
   and runs ` + "`cxstream rebuild`" + `; it passes only if the rebuilt state equals the snapshot.
+- **restarts** are pipeline processes that exited by themselves (not the ones the fault killed): a
+  process must ride out a dependency's outage, so any restart fails the scenario.
 - A scenario passes when every event id sent is stored and none other (nothing lost or extra),
-  precision and recall are 1.0, and no profile's orders or lifetime value is wrong.
+  precision and recall are 1.0, no profile's orders or lifetime value is wrong, and no process exited
+  by itself.
 `)
 	p("\nThe suite's wall clock: %s.\n", env.WallClock.Round(time.Second))
 	return b.String()

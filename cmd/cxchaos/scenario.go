@@ -36,7 +36,7 @@ type fault struct {
 
 var allFaults = []fault{
 	{name: "kill-resolver", resolvers: 1, inject: killRepeatedly("resolver-1")},
-	{name: "kill-sink", resolvers: 1, inject: killRepeatedly("sink")},
+	{name: "kill-sink", resolvers: 1, inject: killSinkMidInsert},
 	{name: "race-kill", resolvers: 2, inject: killForGood("resolver-2")},
 	{name: "restart-redis", resolvers: 1, service: "redis", inject: restartService("redis")},
 	{name: "restart-clickhouse", resolvers: 1, service: "clickhouse", inject: restartService("clickhouse")},
@@ -102,6 +102,54 @@ func killRepeatedly(slot string) func(context.Context, *scenario) (string, error
 		}
 		return fmt.Sprintf("SIGKILL %s %d times (at %v of the load written), restarted 1 s after each", slot, len(at), at), nil
 	}
+}
+
+// killSinkMidInsert SIGKILLs the sink while ClickHouse runs one of its
+// cx_events inserts (seen in system.processes), o.kills times, restarting
+// it a second after each. A kill that finds no insert running within 15 s
+// kills anyway and is counted apart.
+func killSinkMidInsert(ctx context.Context, s *scenario) (string, error) {
+	conn, err := clickhouse.Open(&clickhouse.Options{Addr: []string{s.cfg.ClickHouse.Addr},
+		Auth: clickhouse.Auth{Database: "default", Username: s.cfg.ClickHouse.Username, Password: s.cfg.ClickHouse.Password}})
+	if err != nil {
+		return "", err
+	}
+	defer conn.Close()
+	mid := 0
+	for i := range s.o.kills {
+		if i > 0 && !sleep(ctx, 2*time.Second) {
+			return "", ctx.Err()
+		}
+		if insertRunning(ctx, conn, 15*time.Second) {
+			mid++
+		}
+		s.kill("sink")
+		if !sleep(ctx, time.Second) {
+			return "", ctx.Err()
+		}
+		if err := s.start("sink"); err != nil {
+			return "", err
+		}
+	}
+	return fmt.Sprintf("SIGKILL sink %d times, %d of them while ClickHouse was running its INSERT into cx_events (system.processes); restarted 1 s after each",
+		s.o.kills, mid), nil
+}
+
+// insertRunning polls ClickHouse until it runs an INSERT into cx_events,
+// for at most max; it reports whether it saw one.
+func insertRunning(ctx context.Context, conn clickhouse.Conn, max time.Duration) bool {
+	deadline := time.Now().Add(max)
+	for time.Now().Before(deadline) {
+		var n uint64
+		err := conn.QueryRow(ctx, "SELECT count() FROM system.processes WHERE query LIKE 'INSERT INTO cx_events%'").Scan(&n)
+		if err == nil && n > 0 {
+			return true
+		}
+		if !sleep(ctx, time.Millisecond) {
+			return false
+		}
+	}
+	return false
 }
 
 // killForGood SIGKILLs the process in slot and leaves it dead: the other

@@ -39,6 +39,7 @@ func consume[T any](ctx context.Context, s *Sink, w messageWriter, t table[T]) (
 	}()
 	log := s.log.With("table", t.name, "topic", t.topic)
 	log.Info("sink consuming")
+	backoff := time.Duration(0) // since the last successful fetch
 	for ctx.Err() == nil {
 		// FetchBatch returns what it has when ctx ends after the first
 		// message; that batch is still stored before the loop exits.
@@ -48,8 +49,18 @@ func consume[T any](ctx context.Context, s *Sink, w messageWriter, t table[T]) (
 				return err
 			}
 		}
-		if ferr != nil && ctx.Err() == nil {
-			return fmt.Errorf("fetch from %s: %w", t.topic, ferr)
+		if ferr == nil || ctx.Err() != nil {
+			backoff = 0
+			continue
+		}
+		// The broker is away (restarting, unreachable): wait and fetch
+		// again, as the resolver does; the reader reconnects.
+		backoff = min(max(2*backoff, s.cfg.RetryMin), s.cfg.RetryMax)
+		s.metrics.fetchErrors.WithLabelValues(t.name).Inc()
+		log.Warn("sink fetch failed; retrying", "backoff", backoff.String(), "error", ferr)
+		select {
+		case <-ctx.Done():
+		case <-time.After(backoff):
 		}
 	}
 	return nil

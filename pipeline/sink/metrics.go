@@ -20,6 +20,7 @@ type metrics struct {
 	lagMessages    *prometheus.GaugeVec
 	delay          *prometheus.HistogramVec
 	commits        prometheus.Counter
+	fetchErrors    *prometheus.CounterVec
 }
 
 // newMetrics creates the series and registers them with reg; a nil reg
@@ -58,11 +59,15 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help: "Messages the sink could not decode, written to the dead-letter topic.",
 		}),
 		commits: kafkaio.CommitCounter("sink"),
+		fetchErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "cxstream_sink_fetch_errors_total",
+			Help: "Failed fetches from Kafka (broker away); each is retried after a backoff.",
+		}, []string{"table"}),
 	}
 	if reg == nil {
 		return m, nil
 	}
-	for _, c := range []prometheus.Collector{m.rowsInserted, m.insertDuration, m.rowsPerInsert, m.insertErrors, m.deadLetters, m.lagMessages, m.delay, m.commits} {
+	for _, c := range []prometheus.Collector{m.rowsInserted, m.insertDuration, m.rowsPerInsert, m.insertErrors, m.deadLetters, m.lagMessages, m.delay, m.commits, m.fetchErrors} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("register sink metrics: %w", err)
 		}
