@@ -110,7 +110,7 @@ func report(env environment, rs []result) string {
 	p("while one `cxstream sink` and one or two `cxstream resolver` processes run, injects its fault once a third\n")
 	p("of the load is written, waits until every event id is in ClickHouse and the row count has settled, stops\n")
 	p("the pipeline with SIGTERM, and compares what is stored with the ground truth. The harness restarts a\n")
-	p("process that exits by itself, as a supervisor would, and counts it.\n\n")
+	p("process that exits by itself, as a supervisor would, counts it, and fails the scenario.\n\n")
 
 	p("| fault | verdict | events sent | stored (distinct) | lost | duplicate rows as stored | rows read with FINAL | precision / recall | wrong orders / LTV | restarts | all stored after |\n")
 	p("|---|---|---|---|---|---|---|---|---|---|---|\n")
@@ -135,7 +135,11 @@ func report(env environment, rs []result) string {
 		default:
 			p("the fault was not injected.")
 		}
-		p(" The load wrote %d messages (%d writes failed and were retried whole, so some events were written twice).", r.Written, r.WriteErrors)
+		if r.WriteErrors == 0 {
+			p(" The load wrote %d messages; no write failed.", r.Written)
+		} else {
+			p(" The load wrote %d messages: %d writes failed and were retried whole, so some events were written twice.", r.Written, r.WriteErrors)
+		}
 		a := r.Accuracy
 		p(" %d people in %d profiles; over-merged %d, split %d, unresolved %d, junk linked %d; %d profiles checked.", a.People, a.Profiles,
 			a.OverMerged, a.Split, a.Unresolved, a.JunkLinked, a.Checked)

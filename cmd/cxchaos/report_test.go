@@ -48,7 +48,7 @@ func TestPassedNeedsNothingLostDuplicatedOrMisattributed(t *testing.T) {
 func TestReportListsEveryScenario(t *testing.T) {
 	rs := []result{
 		{Fault: "kill-resolver", Injected: "SIGKILL resolver-1 3 times", Sent: 800, Written: 900, WriteErrors: 1, Stored: 800, Rows: 800, RowsFinal: 800, Measured: true, Accuracy: exact(100), RecoverySec: 12.5},
-		{Fault: "kill-sink", Sent: 800, Stored: 790, Rows: 790, RowsFinal: 790, Measured: true, Accuracy: exact(100), Error: "not every event reached ClickHouse"},
+		{Fault: "kill-sink", Sent: 800, Written: 800, Stored: 790, Rows: 790, RowsFinal: 790, Measured: true, Accuracy: exact(100), Error: "not every event reached ClickHouse"},
 		{Fault: "restart-kafka", Skipped: "no -restart-kafka command"},
 	}
 	md := report(environment{Date: "2026-11-23 10:00 UTC", Label: "ci", People: 100, Rate: 500, Kills: 3, Seed: 1}, rs)
@@ -57,7 +57,8 @@ func TestReportListsEveryScenario(t *testing.T) {
 		"| kill-sink | **FAIL** | 800 | 790 | 10 |",
 		"| restart-kafka | skipped: no -restart-kafka command |",
 		"SIGKILL resolver-1 3 times.",
-		"The load wrote 900 messages (1 writes failed",
+		"The load wrote 900 messages: 1 writes failed",
+		"The load wrote 800 messages; no write failed.",
 		"Error: not every event reached ClickHouse.",
 		"ci mode",
 	} {
