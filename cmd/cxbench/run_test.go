@@ -3,43 +3,16 @@ package main
 import (
 	"context"
 	"math"
-	"net"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/cxstream/cxstream/cmd/internal/harness"
 	"github.com/cxstream/cxstream/pkg/synth"
 	"github.com/cxstream/cxstream/pkg/testenv"
 )
-
-// testWriter sends the bench's progress lines to the test log.
-type testWriter struct{ t *testing.T }
-
-func (w testWriter) Write(b []byte) (int, error) {
-	w.t.Log(strings.TrimSpace(string(b)))
-	return len(b), nil
-}
-
-// freePorts returns the first of two consecutive free TCP ports.
-func freePorts(t *testing.T) int {
-	for range 50 {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		port := l.Addr().(*net.TCPAddr).Port
-		l.Close()
-		if l2, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port+1)); err == nil {
-			l2.Close()
-			return port
-		}
-	}
-	t.Fatal("no two consecutive free ports")
-	return 0
-}
 
 // One small run of the whole bench on the real services: the pipeline's
 // own processes, every measure filled in, and the accuracy checks exact.
@@ -62,7 +35,7 @@ func TestIntegrationBenchRun(t *testing.T) {
 		config: "../../docs/cxstream.example.yaml", cxstream: bin, tenant: "benchtest", workDir: dir,
 		runs: 1, chunk: 100, rates: []float64{400}, latencyFor: time.Second, grace: 20 * time.Second,
 		drainTimeout: 3 * time.Minute, redisDB: 4, database: "cxbench_test", gen: gen,
-		telemetryBase: freePorts(t), log: testWriter{t},
+		telemetryBase: harness.FreePorts(t, 2), log: harness.TestLog{T: t},
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()

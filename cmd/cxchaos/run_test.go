@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -11,40 +10,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cxstream/cxstream/cmd/internal/harness"
 	"github.com/cxstream/cxstream/pkg/testenv"
 )
-
-// testWriter sends the suite's progress lines to the test log.
-type testWriter struct{ t *testing.T }
-
-func (w testWriter) Write(b []byte) (int, error) {
-	w.t.Log(strings.TrimSpace(string(b)))
-	return len(b), nil
-}
-
-// freePorts returns the first of three consecutive free TCP ports.
-func freePorts(t *testing.T) int {
-	for range 50 {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		port := l.Addr().(*net.TCPAddr).Port
-		l.Close()
-		free := true
-		for i := 1; i <= 2 && free; i++ {
-			l2, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port+i))
-			if free = err == nil; free {
-				l2.Close()
-			}
-		}
-		if free {
-			return port
-		}
-	}
-	t.Fatal("no three consecutive free ports")
-	return 0
-}
 
 // The process faults of the suite on the real services: a resolver and a
 // sink killed mid-work, and two racing resolvers with one killed for good.
@@ -71,8 +39,8 @@ func TestIntegrationProcessFaults(t *testing.T) {
 	defer cancel()
 	err := run(ctx, []string{"-cxstream", bin, "-config", "../../docs/cxstream.example.yaml", "-work", dir,
 		"-people", "300", "-rate", "600", "-kills", "1", "-faults", "kill-resolver,kill-sink,race-kill",
-		"-redis-db", "6", "-clickhouse-database", "cxchaos_test", "-telemetry-port", strconv.Itoa(freePorts(t)),
-		"-timeout", "150s", "-out", out}, testWriter{t})
+		"-redis-db", "6", "-clickhouse-database", "cxchaos_test", "-telemetry-port", strconv.Itoa(harness.FreePorts(t, 3)),
+		"-timeout", "150s", "-out", out}, harness.TestLog{T: t})
 	md, rerr := os.ReadFile(out)
 	if rerr != nil {
 		t.Fatalf("no report: %v (run: %v)", rerr, err)

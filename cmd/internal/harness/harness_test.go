@@ -1,8 +1,10 @@
 package harness
 
 import (
+	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -123,5 +125,16 @@ func TestDiffFindsMissingExtraAndChangedProfiles(t *testing.T) {
 	}
 	if !strings.Contains(shown[0], "email:b differs") || !strings.Contains(shown[1], "email:c: before only") {
 		t.Errorf("shown %q", shown)
+	}
+}
+
+func TestFreePortsAreFreeAndConsecutive(t *testing.T) {
+	port := FreePorts(t, 3)
+	for i := range 3 {
+		l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port+i))
+		if err != nil {
+			t.Fatalf("port %d of %d..%d: %v", port+i, port, port+2, err)
+		}
+		l.Close()
 	}
 }
