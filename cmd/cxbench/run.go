@@ -299,10 +299,23 @@ func runOnce(ctx context.Context, o options, people, run int) (res result, err e
 	if ids > 0 {
 		res.RedisBytesPerID = (memAfter - memBefore) / float64(ids)
 	}
-	if res.ClickHouseRows, res.ClickHouseUniq, err = harness.CountEvents(ctx, cfg, o.tenant); err != nil {
-		return res, err
+	// The sink's row counter includes copies of redelivered batches (a
+	// consumer-group rebalance redelivers what was not committed), so it
+	// can reach the folded count early: wait for the distinct event ids.
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		if res.ClickHouseRows, res.ClickHouseUniq, err = harness.CountEvents(ctx, cfg, o.tenant); err != nil {
+			return res, err
+		}
+		if float64(res.ClickHouseUniq) >= res.ExpectedTimeline || time.Now().After(deadline) {
+			return res, nil
+		}
+		select {
+		case <-ctx.Done():
+			return res, ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
 	}
-	return res, nil
 }
 
 // fill computes the drain's rates from its first and last snapshot.
