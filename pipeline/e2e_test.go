@@ -158,18 +158,7 @@ func getJSON(t *testing.T, url string, v any) int {
 // get returns the status and body of an API request.
 func get(t *testing.T, url string) (int, []byte) {
 	t.Helper()
-	req, _ := http.NewRequest(http.MethodGet, url, nil)
-	req.Header.Set("Authorization", "Bearer "+apiToken)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatalf("GET %s: %v", url, err)
-	}
-	return resp.StatusCode, body
+	return apiGet(t, apiToken, url)
 }
 
 // One person browses anonymously on the web, identifies with an email on

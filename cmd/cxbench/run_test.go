@@ -3,33 +3,18 @@ package main
 import (
 	"context"
 	"math"
-	"os/exec"
-	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/cxstream/cxstream/cmd/internal/harness"
 	"github.com/cxstream/cxstream/pkg/synth"
-	"github.com/cxstream/cxstream/pkg/testenv"
 )
 
 // One small run of the whole bench on the real services: the pipeline's
 // own processes, every measure filled in, and the accuracy checks exact.
 func TestIntegrationBenchRun(t *testing.T) {
-	brokers := testenv.Kafka(t)
-	redisAddr := testenv.Redis(t)
-	chAddr := testenv.ClickHouse(t)
-	t.Setenv("CXSTREAM_KAFKA_BROKERS", strings.Join(brokers, ","))
-	t.Setenv("CXSTREAM_REDIS_ADDR", redisAddr)
-	t.Setenv("CXSTREAM_CLICKHOUSE_ADDR", chAddr)
-
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "cxstream")
-	build := exec.Command("go", "build", "-o", bin, "github.com/cxstream/cxstream/cmd/cxstream")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build cxstream: %v\n%s", err, out)
-	}
+	bin := harness.BuildForTest(t, dir)
 	gen := synth.Default()
 	o := options{
 		config: "../../docs/cxstream.example.yaml", cxstream: bin, tenant: "benchtest", workDir: dir,

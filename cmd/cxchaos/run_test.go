@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -11,7 +10,6 @@ import (
 	"time"
 
 	"github.com/cxstream/cxstream/cmd/internal/harness"
-	"github.com/cxstream/cxstream/pkg/testenv"
 )
 
 // The process faults of the suite on the real services: a resolver and a
@@ -21,19 +19,8 @@ import (
 // Kafka run in scripts/chaos.sh, outside `go test`, where no other test
 // shares the services.
 func TestIntegrationProcessFaults(t *testing.T) {
-	brokers := testenv.Kafka(t)
-	redisAddr := testenv.Redis(t)
-	chAddr := testenv.ClickHouse(t)
-	t.Setenv("CXSTREAM_KAFKA_BROKERS", strings.Join(brokers, ","))
-	t.Setenv("CXSTREAM_REDIS_ADDR", redisAddr)
-	t.Setenv("CXSTREAM_CLICKHOUSE_ADDR", chAddr)
-
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "cxstream")
-	build := exec.Command("go", "build", "-o", bin, "github.com/cxstream/cxstream/cmd/cxstream")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build cxstream: %v\n%s", err, out)
-	}
+	bin := harness.BuildForTest(t, dir)
 	out := filepath.Join(dir, "RELIABILITY.md")
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()

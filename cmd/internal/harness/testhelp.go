@@ -2,9 +2,13 @@ package harness
 
 import (
 	"net"
+	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/cxstream/cxstream/pkg/testenv"
 )
 
 // TestLog is an io.Writer that sends a harness's progress lines to a
@@ -40,4 +44,20 @@ func FreePorts(t testing.TB, n int) int {
 	}
 	t.Fatalf("no %d consecutive free ports", n)
 	return 0
+}
+
+// BuildForTest points the environment at the real services (skipping or
+// failing the test as pkg/testenv decides when they are missing) and
+// builds cxstream into dir; it returns the binary's path.
+func BuildForTest(t testing.TB, dir string) string {
+	t.Helper()
+	t.Setenv("CXSTREAM_KAFKA_BROKERS", strings.Join(testenv.Kafka(t), ","))
+	t.Setenv("CXSTREAM_REDIS_ADDR", testenv.Redis(t))
+	t.Setenv("CXSTREAM_CLICKHOUSE_ADDR", testenv.ClickHouse(t))
+	bin := filepath.Join(dir, "cxstream")
+	build := exec.Command("go", "build", "-o", bin, "github.com/cxstream/cxstream/cmd/cxstream")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build cxstream: %v\n%s", err, out)
+	}
+	return bin
 }
