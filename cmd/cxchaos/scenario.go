@@ -290,7 +290,11 @@ func runScenario(ctx context.Context, o options, f fault) (res result, err error
 	defer conn.Close()
 	if err := s.waitStored(ctx, conn, truth.Sent); err != nil {
 		res.RecoverySec = time.Since(began).Seconds()
-		_ = s.measure(context.WithoutCancel(ctx), conn, truth, &res)
+		// What there is to report of a failed scenario; its error is the
+		// wait's, but a failed measurement is said too.
+		if merr := s.measure(context.WithoutCancel(ctx), conn, truth, &res); merr != nil {
+			s.logf("measure after the failed wait: %v", merr)
+		}
 		return res, err
 	}
 	res.RecoverySec = time.Since(began).Seconds()

@@ -671,16 +671,7 @@ func TestIntegrationMigrateAddsEventTraitOps(t *testing.T) {
 	if err := s.CheckScan(ctx); err != nil {
 		t.Errorf("CheckScan after 0009 = %v", err)
 	}
-	var got []*event.Event
-	if _, err := s.ScanEvents(ctx, "t1", func(e *event.Event) error {
-		got = append(got, e)
-		return nil
-	}); err != nil {
-		t.Fatal(err)
-	}
-	if len(got) != len(events) {
-		t.Fatalf("scanned %d events, want %d", len(got), len(events))
-	}
+	got := scanAll(t, s, "t1", len(events))
 	for k, e := range events {
 		want := *e
 		want.EventTime, want.ReceivedAt = e.EventTime.Truncate(time.Millisecond), e.ReceivedAt.Truncate(time.Second)

@@ -154,16 +154,7 @@ func TestIntegrationScanEventsKeepsTheEnvelope(t *testing.T) {
 	if err := s.InsertEvents(ctx, rows); err != nil {
 		t.Fatal(err)
 	}
-	var got []*event.Event
-	if _, err := s.ScanEvents(ctx, "t1", func(e *event.Event) error {
-		got = append(got, e)
-		return nil
-	}); err != nil {
-		t.Fatal(err)
-	}
-	if len(got) != len(events) {
-		t.Fatalf("scanned %d events, want %d", len(got), len(events))
-	}
+	got := scanAll(t, s, "t1", len(events))
 	model := profile.Default()
 	for i, e := range events {
 		want := *e
@@ -227,4 +218,21 @@ func TestIntegrationCuts(t *testing.T) {
 	if got, err := s.Cuts(ctx, "t3"); err != nil || len(got) != 0 {
 		t.Errorf("cuts of a tenant without any: %v %v", got, err)
 	}
+}
+
+// scanAll returns every event ScanEvents yields for tenant, failing the
+// test unless there are want of them.
+func scanAll(t *testing.T, s *Store, tenant string, want int) []*event.Event {
+	t.Helper()
+	var got []*event.Event
+	if _, err := s.ScanEvents(context.Background(), tenant, func(e *event.Event) error {
+		got = append(got, e)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != want {
+		t.Fatalf("scanned %d events, want %d", len(got), want)
+	}
+	return got
 }
