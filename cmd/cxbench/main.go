@@ -193,8 +193,8 @@ func describe(ctx context.Context, env *environment, o options) error {
 	}
 	env.Settings = []string{
 		fmt.Sprintf("Kafka: %d partitions per topic, writer batch %d messages or %s, reader max wait %s", cfg.Kafka.Partitions, cfg.Kafka.BatchSize, cfg.Kafka.BatchTimeout, cfg.Kafka.MaxWait),
-		fmt.Sprintf("resolver: batches of up to %d messages or %s", cfg.Resolver.BatchSize, cfg.Resolver.BatchWait),
-		fmt.Sprintf("sink: inserts of up to %d rows or every %s", cfg.Sink.BatchRows, cfg.Sink.FlushInterval),
+		fmt.Sprintf("resolver: %d consumer loop(s), batches of up to %d messages or %s", cfg.Resolver.Consumers, cfg.Resolver.BatchSize, cfg.Resolver.BatchWait),
+		fmt.Sprintf("sink: inserts of up to %d rows, at the latest %s after a batch's first row or %s after its last", cfg.Sink.BatchRows, cfg.Sink.FlushInterval, cfg.Sink.FlushIdle),
 		fmt.Sprintf("segments: %d; cart and feedback triggers on", len(cfg.Segments)),
 	}
 	g := o.gen

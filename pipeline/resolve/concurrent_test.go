@@ -27,7 +27,8 @@ import (
 )
 
 // TestIntegrationConcurrentResolversMatchReference runs three resolver
-// processes of one consumer group on a four-partition topic. Each event is
+// processes of one consumer group on a four-partition topic, the second
+// with two consumer loops (four members in all). Each event is
 // keyed by its strongest identifier, so one person's events spread over the
 // partitions and reach the resolvers in no particular order, while the
 // group rebalances as the resolvers join. The identity graph they build in
@@ -97,7 +98,8 @@ func TestIntegrationConcurrentResolversMatchReference(t *testing.T) {
 	cfg.BatchSize = 1 + rng.IntN(50)
 	runCtx, stop := context.WithCancel(ctx)
 	done := make(chan error, 3)
-	for range 3 {
+	for i := range 3 {
+		cfg.Consumers = 1 + i%2
 		r, err := resolve.New(cfg, kcfg, identity.DefaultRules(), profile.Default(), store, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
 		if err != nil {
 			t.Fatal(err)

@@ -22,6 +22,12 @@ import (
 type Config struct {
 	// Group is the Kafka consumer group shared by all resolvers.
 	Group string `yaml:"group"`
+	// Consumers is how many consumer-group members (each with its own
+	// partitions and its own fetch-resolve-publish-commit loop) one resolver
+	// process runs. One loop is serial: while Redis runs a batch's script
+	// the loop's Go work waits, and the other way round. Two loops overlap
+	// them. Members beyond the topic's partitions stay idle.
+	Consumers int `yaml:"consumers"`
 	// BatchSize is the most messages per batch, BatchWait how long a batch
 	// waits to fill after its first message. Together they trade latency for
 	// Redis and Kafka round trips.
@@ -36,10 +42,12 @@ type Config struct {
 	Limits event.Limits `yaml:"-"`
 }
 
-// Default returns batches of up to 1,000 events or 20 ms.
+// Default returns one consumer loop with batches of up to 1,000 events or
+// 20 ms.
 func Default() Config {
 	return Config{
 		Group:     "cxstream-resolver",
+		Consumers: 1,
 		BatchSize: 1000,
 		BatchWait: 20 * time.Millisecond,
 		RetryMax:  5 * time.Second,
@@ -53,6 +61,9 @@ func (c Config) Validate() error {
 	var errs []error
 	if c.Group == "" {
 		errs = append(errs, errors.New("resolver.group: required"))
+	}
+	if c.Consumers < 1 {
+		errs = append(errs, fmt.Errorf("resolver.consumers: must be >= 1, got %d", c.Consumers))
 	}
 	if c.BatchSize < 1 {
 		errs = append(errs, fmt.Errorf("resolver.batch_size: must be >= 1, got %d", c.BatchSize))

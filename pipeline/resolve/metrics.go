@@ -59,7 +59,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}),
 		lag: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "cxstream_resolver_lag_messages",
-			Help: "Messages of cx.interactions not yet read by this resolver, as of its last batch (kafka-go reader lag).",
+			Help: "Messages of cx.interactions not yet read by this resolver, as of each consumer loop's last batch (sum of the kafka-go readers' lag).",
 		}),
 		retries: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "cxstream_resolver_retries_total",

@@ -7,10 +7,12 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/segmentio/kafka-go"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/cxstream/cxstream/pipeline/internal/retry"
 	"github.com/cxstream/cxstream/pkg/event"
@@ -60,13 +62,13 @@ func (r *Resolver) WithActivation(a *Activator) *Resolver {
 	return r
 }
 
-// Run consumes cx.interactions until ctx ends. A batch that has been fetched
-// is always finished (resolved, published, committed) before Run returns, so
-// a shutdown never leaves work for the next owner except what a crash would.
-// Run returns nil on shutdown and an error only if it cannot go on.
+// Run consumes cx.interactions until ctx ends, with Config.Consumers
+// consumer loops sharing one Kafka writer. A batch that has been fetched is
+// always finished (resolved, published, committed) before Run returns, so a
+// shutdown never leaves work for the next owner except what a crash would.
+// Run returns nil on shutdown and an error only if it cannot go on; when one
+// loop cannot go on, the others finish their batches and stop too.
 func (r *Resolver) Run(ctx context.Context) error {
-	reader := kafkaio.NewReader(r.kafka, r.cfg.Group, r.kafka.Topics.Interactions)
-	defer reader.Close()
 	writer := kafkaio.NewWriter(r.kafka)
 	defer writer.Close()
 	if r.act != nil {
@@ -79,15 +81,34 @@ func (r *Resolver) Run(ctx context.Context) error {
 		}()
 		defer func() { stop(); <-timers }()
 	}
-	r.log.Info("resolver started", "topic", r.kafka.Topics.Interactions, "group", r.cfg.Group)
+	r.log.Info("resolver started", "topic", r.kafka.Topics.Interactions, "group", r.cfg.Group, "consumers", r.cfg.Consumers)
+	g, gctx := errgroup.WithContext(ctx)
+	lags := make([]atomic.Int64, r.cfg.Consumers) // each loop's reader lag; the gauge is their sum
+	for i := range r.cfg.Consumers {
+		log := r.log
+		if r.cfg.Consumers > 1 {
+			log = log.With("consumer", i)
+		}
+		g.Go(func() error { return r.consume(gctx, writer, lags, i, log) })
+	}
+	err := g.Wait()
+	if err == nil {
+		r.log.Info("resolver stopped")
+	}
+	return err
+}
+
+// consume is consumer loop i: fetch a batch, process it, commit it.
+func (r *Resolver) consume(ctx context.Context, writer *kafka.Writer, lags []atomic.Int64, i int, log *slog.Logger) error {
+	reader := kafkaio.NewReader(r.kafka, r.cfg.Group, r.kafka.Topics.Interactions)
+	defer reader.Close()
 	for {
 		msgs, err := kafkaio.FetchBatch(ctx, reader, r.cfg.BatchSize, r.cfg.BatchWait)
 		if len(msgs) == 0 {
 			if ctx.Err() != nil {
-				r.log.Info("resolver stopped")
 				return nil
 			}
-			r.log.Warn("fetch failed", "err", err)
+			log.Warn("fetch failed", "err", err)
 			r.sleep(ctx, time.Second)
 			continue
 		}
@@ -102,7 +123,12 @@ func (r *Resolver) Run(ctx context.Context) error {
 			return err
 		}
 		r.m.commits.Inc()
-		r.m.lag.Set(float64(reader.Stats().Lag))
+		lags[i].Store(reader.Stats().Lag)
+		var lag int64
+		for j := range lags {
+			lag += lags[j].Load()
+		}
+		r.m.lag.Set(float64(lag))
 		r.m.batchSize.Observe(float64(len(msgs)))
 		r.m.batchTime.Observe(r.now().Sub(start).Seconds())
 	}

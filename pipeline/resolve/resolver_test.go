@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
@@ -182,5 +183,10 @@ func TestConfigValidate(t *testing.T) {
 	c.Group, c.BatchSize = "", 0
 	if err := c.Validate(); err == nil {
 		t.Error("invalid config accepted")
+	}
+	c = resolve.Default()
+	c.Consumers = 0
+	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "resolver.consumers") {
+		t.Errorf("no consumer loop: err = %v, want one naming resolver.consumers", err)
 	}
 }

@@ -57,7 +57,8 @@ const (
 // -benchtime=1x: one drain, about 30 s with the setup on 2 cores.
 //
 // The timer covers Sink.Run with the production defaults of Default()
-// (batch_rows 5,000, flush_interval 1 s; only the group is unique), from
+// (batch_rows 10,000, flush_interval 5 s, flush_idle 1 s; only the group
+// is unique), from
 // the start (joining the consumer group included) until every row of all
 // three flows was inserted; ns/op is that drain time. A wrapper of the
 // store counts inserts, rows and distinct rows (a batch redelivered after a
@@ -67,7 +68,7 @@ const (
 //
 //   - events/s: events / time until the last of them was in cx_events;
 //   - rows/s: the distinct rows of all three tables / ns/op (the last,
-//     partial snapshot batch waits out flush_interval);
+//     partial batches wait out flush_idle);
 //   - events-rows/insert, identity-rows/insert, snapshot-rows/insert: the
 //     mean rows of the sink's inserts per table (an identity insert also
 //     writes its cx_aliases rows, a second INSERT statement);

@@ -15,6 +15,12 @@ type Config struct {
 	// FlushInterval is how long a batch may wait for more rows after its
 	// first one before it is inserted.
 	FlushInterval time.Duration `yaml:"flush_interval"`
+	// FlushIdle inserts a batch early once no row has arrived for this long
+	// (0: only BatchRows and FlushInterval end a batch). Under load rows keep
+	// coming and batches fill to BatchRows, which is what ClickHouse wants
+	// (few large inserts); when the stream pauses, what arrived is stored
+	// within FlushIdle instead of waiting out FlushInterval.
+	FlushIdle time.Duration `yaml:"flush_idle"`
 	// RetryMin and RetryMax bound the exponential backoff between attempts of
 	// a failed insert, dead-letter write or commit.
 	RetryMin time.Duration `yaml:"retry_min"`
@@ -24,13 +30,15 @@ type Config struct {
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
 }
 
-// Default returns batches of up to 5,000 rows flushed at least every second,
-// retries from 100 ms to 10 s, and 10 s to drain on shutdown.
+// Default returns batches of up to 10,000 rows, inserted at the latest 5 s
+// after their first row or 1 s after their last, retries from 100 ms to
+// 10 s, and 10 s to drain on shutdown.
 func Default() Config {
 	return Config{
 		Group:           "cxstream-sink",
-		BatchRows:       5000,
-		FlushInterval:   time.Second,
+		BatchRows:       10000,
+		FlushInterval:   5 * time.Second,
+		FlushIdle:       time.Second,
 		RetryMin:        100 * time.Millisecond,
 		RetryMax:        10 * time.Second,
 		ShutdownTimeout: 10 * time.Second,
@@ -50,6 +58,9 @@ func (c Config) Validate() error {
 	}
 	if c.FlushInterval <= 0 {
 		errs = append(errs, fmt.Errorf("sink.flush_interval: must be positive, got %s (default %s)", c.FlushInterval, d.FlushInterval))
+	}
+	if c.FlushIdle < 0 {
+		errs = append(errs, fmt.Errorf("sink.flush_idle: must be >= 0 (0 turns it off), got %s (default %s)", c.FlushIdle, d.FlushIdle))
 	}
 	if c.RetryMin <= 0 || c.RetryMax < c.RetryMin {
 		errs = append(errs, fmt.Errorf("sink.retry_min and sink.retry_max: need 0 < retry_min <= retry_max, got %s and %s (defaults %s and %s)",

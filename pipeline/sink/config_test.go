@@ -16,6 +16,7 @@ func TestConfigValidate(t *testing.T) {
 		{"no group", func(c *Config) { c.Group = "" }, "sink.group"},
 		{"no rows", func(c *Config) { c.BatchRows = 0 }, "sink.batch_rows"},
 		{"no flush interval", func(c *Config) { c.FlushInterval = 0 }, "sink.flush_interval"},
+		{"negative idle gap", func(c *Config) { c.FlushIdle = -time.Second }, "sink.flush_idle"},
 		{"retry max below min", func(c *Config) { c.RetryMax = c.RetryMin / 2 }, "sink.retry_min"},
 		{"no retry min", func(c *Config) { c.RetryMin = 0 }, "sink.retry_min"},
 		{"no shutdown timeout", func(c *Config) { c.ShutdownTimeout = -time.Second }, "sink.shutdown_timeout"},

@@ -43,7 +43,7 @@ func consume[T any](ctx context.Context, s *Sink, w messageWriter, t table[T]) (
 	for ctx.Err() == nil {
 		// FetchBatch returns what it has when ctx ends after the first
 		// message; that batch is still stored before the loop exits.
-		msgs, ferr := kafkaio.FetchBatch(ctx, r, s.cfg.BatchRows, s.cfg.FlushInterval)
+		msgs, ferr := kafkaio.FetchBatchUntilIdle(ctx, r, s.cfg.BatchRows, s.cfg.FlushInterval, s.cfg.FlushIdle)
 		if len(msgs) > 0 {
 			if err := handle(ctx, s, w, r, log, t, msgs); err != nil {
 				return err

@@ -78,7 +78,7 @@ func (s *Sink) Run(ctx context.Context) (err error) {
 			err = fmt.Errorf("close dead-letter writer: %w", cerr)
 		}
 	}()
-	s.log.Info("sink starting", "group", s.cfg.Group, "batch_rows", s.cfg.BatchRows, "flush_interval", s.cfg.FlushInterval)
+	s.log.Info("sink starting", "group", s.cfg.Group, "batch_rows", s.cfg.BatchRows, "flush_interval", s.cfg.FlushInterval, "flush_idle", s.cfg.FlushIdle)
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
 		return consume(gctx, s, w, table[event.Resolved]{

@@ -64,6 +64,42 @@ func TestIntegrationWriteFetchCommit(t *testing.T) {
 	}
 }
 
+// TestIntegrationFetchBatchEndsWhenIdle: with a wait far longer than the
+// test, a batch still ends once no message has come for the idle gap.
+func TestIntegrationFetchBatchEndsWhenIdle(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cfg := testConfig(t)
+	if err := kafkaio.EnsureTopics(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+	w := kafkaio.NewWriter(cfg)
+	defer w.Close()
+	var msgs []kafka.Message
+	for i := range 30 {
+		msgs = append(msgs, kafka.Message{Topic: cfg.Topics.Interactions, Key: []byte(fmt.Sprint("k", i)), Value: []byte(fmt.Sprint(i))})
+	}
+	if err := w.WriteMessages(ctx, msgs...); err != nil {
+		t.Fatal(err)
+	}
+	r := kafkaio.NewReader(cfg, "g-"+cfg.Topics.Interactions, cfg.Topics.Interactions)
+	defer r.Close()
+	got := 0
+	for got < len(msgs) {
+		batch, err := kafkaio.FetchBatchUntilIdle(ctx, r, 1000, time.Hour, 300*time.Millisecond)
+		if err != nil {
+			t.Fatalf("after %d messages: %v", got, err)
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("the batch of %d ended with the test's context, not after the idle gap", len(batch))
+		}
+		got += len(batch)
+	}
+	if got != len(msgs) {
+		t.Errorf("fetched %d messages, wrote %d", got, len(msgs))
+	}
+}
+
 func TestFetchBatchHonoursContext(t *testing.T) {
 	cfg := kafkaio.Default()
 	cfg.Brokers = testenv.Kafka(t)

@@ -32,15 +32,27 @@ func NewReader(cfg Config, group, topic string) *kafka.Reader {
 // it has when ctx ends after the first message; with nothing fetched it
 // returns ctx's error. Messages not returned stay queued in the reader.
 func FetchBatch(ctx context.Context, r *kafka.Reader, max int, wait time.Duration) ([]kafka.Message, error) {
+	return FetchBatchUntilIdle(ctx, r, max, wait, 0)
+}
+
+// FetchBatchUntilIdle is FetchBatch that also ends the batch when no message
+// arrives for idle (0: never). A consumer that wants large batches under
+// load (a long wait) then still hands over the tail of a burst promptly.
+func FetchBatchUntilIdle(ctx context.Context, r *kafka.Reader, max int, wait, idle time.Duration) ([]kafka.Message, error) {
 	first, err := r.FetchMessage(ctx)
 	if err != nil {
 		return nil, err
 	}
-	batch := append(make([]kafka.Message, 0, max), first)
+	batch := append(make([]kafka.Message, 0, min(max, 1024)), first)
 	deadline, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()
 	for len(batch) < max {
-		m, err := r.FetchMessage(deadline)
+		fctx, fcancel := deadline, context.CancelFunc(func() {})
+		if idle > 0 {
+			fctx, fcancel = context.WithTimeout(deadline, idle)
+		}
+		m, err := r.FetchMessage(fctx)
+		fcancel()
 		if err != nil {
 			if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
 				return batch, nil
