@@ -78,9 +78,13 @@ var envVars = []struct {
 }{
 	{"CXSTREAM_KAFKA_BROKERS", func(c *Config, v string) { c.Kafka.Brokers = strings.Split(v, ",") }},
 	{"CXSTREAM_REDIS_ADDR", func(c *Config, v string) { c.Redis.Addr = v }},
+	{"CXSTREAM_KAFKA_SASL_USERNAME", func(c *Config, v string) { c.Kafka.SASL.Username = v }},
+	{"CXSTREAM_KAFKA_SASL_PASSWORD", func(c *Config, v string) { c.Kafka.SASL.Password = v }},
+	{"CXSTREAM_REDIS_USERNAME", func(c *Config, v string) { c.Redis.Username = v }},
 	{"CXSTREAM_REDIS_PASSWORD", func(c *Config, v string) { c.Redis.Password = v }},
 	{"CXSTREAM_CLICKHOUSE_ADDR", func(c *Config, v string) { c.ClickHouse.Addr = v }},
 	{"CXSTREAM_CLICKHOUSE_DATABASE", func(c *Config, v string) { c.ClickHouse.Database = v }},
+	{"CXSTREAM_CLICKHOUSE_USERNAME", func(c *Config, v string) { c.ClickHouse.Username = v }},
 	{"CXSTREAM_CLICKHOUSE_PASSWORD", func(c *Config, v string) { c.ClickHouse.Password = v }},
 	{"CXSTREAM_COLLECTOR_ADDR", func(c *Config, v string) { c.Collector.Addr = v }},
 	{"CXSTREAM_API_ADDR", func(c *Config, v string) { c.API.Addr = v }},

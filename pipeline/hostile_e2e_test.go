@@ -251,18 +251,7 @@ func post(addr, path, key, contentType string, body []byte) (int, collectAnswer,
 // apiGet is get with the bearer token of any tenant.
 func apiGet(t *testing.T, token, u string) (int, []byte) {
 	t.Helper()
-	req, _ := http.NewRequest(http.MethodGet, u, nil)
-	req.Header.Set("Authorization", "Bearer "+token)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatalf("GET %s: %v", u, err)
-	}
-	return resp.StatusCode, body
+	return apiDo(t, http.MethodGet, token, u)
 }
 
 // hostileEnv is the running pipeline and the ways into and out of it.

@@ -104,6 +104,12 @@ type RebuildReport struct {
 	// lacks (an unmerge not announced), kept by an in-place rebuild.
 	Cuts     int `json:"cuts"`
 	CutsKept int `json:"cuts_kept,omitempty"`
+	// Suppressions is the number of forgotten identifiers restored before
+	// the replay (cx_suppressions, and Redis for an in-place rebuild);
+	// Suppressed counts the events of the log they skipped (rows of a
+	// forgotten person that ClickHouse had not deleted yet).
+	Suppressions int `json:"suppressions"`
+	Suppressed   int `json:"suppressed"`
 	// Profiles, Merges and Identifiers are the rebuilt graph's counts.
 	Profiles    int64 `json:"profiles"`
 	Merges      int64 `json:"merges"`
@@ -140,7 +146,11 @@ func Rebuild(ctx context.Context, store *redisstore.Store, ch *chstore.Store, te
 	if err != nil {
 		return rep, err
 	}
-	err = replay(ctx, store, ch, cuts, 0, &rep, log)
+	sups, err := ch.Suppressions(ctx, tenant)
+	if err != nil {
+		return rep, err
+	}
+	err = replay(ctx, store, ch, cuts, suppressionsOf(sups), 0, &rep, log)
 	return rep, err
 }
 
@@ -177,6 +187,17 @@ func RebuildInPlace(ctx context.Context, store *redisstore.Store, ch *chstore.St
 	}
 	cuts, kept := unionCuts(logCuts, liveCuts)
 	rep.CutsKept = kept
+	// Forgotten people stay forgotten: the suppressions of the log and of
+	// Redis (an erasure whose ClickHouse step has not run yet) together.
+	logSups, err := ch.Suppressions(ctx, tenant)
+	if err != nil {
+		return rep, err
+	}
+	sups, err := store.Suppressions(ctx, tenant)
+	if err != nil {
+		return rep, err
+	}
+	sups = append(suppressionsOf(logSups), sups...)
 	live, err := store.TenantStats(ctx, tenant)
 	if err != nil {
 		return rep, err
@@ -187,7 +208,7 @@ func RebuildInPlace(ctx context.Context, store *redisstore.Store, ch *chstore.St
 	log.Info("rebuild: deleting the tenant's redis keys", "tenant", tenant, "events_in_log", n)
 	rep.DeletedKeys, err = store.DeleteTenant(ctx, tenant)
 	if err == nil {
-		err = replay(ctx, store, ch, cuts, live.Version, &rep, log)
+		err = replay(ctx, store, ch, cuts, sups, live.Version, &rep, log)
 	}
 	if err != nil {
 		return rep, fmt.Errorf("rebuild of tenant %s stopped half-way; its graph is incomplete until a rebuild completes: %w", tenant, err)
@@ -289,7 +310,7 @@ func unionCuts(base, extra map[string][]string) (map[string][]string, int) {
 // replay stores cuts, then applies the events of rep.Tenant from
 // ClickHouse, each whole, into rep.Into, and fills in rep. Versions continue
 // above floor and above every version in ClickHouse.
-func replay(ctx context.Context, store *redisstore.Store, ch *chstore.Store, cuts map[string][]string, floor int64, rep *RebuildReport, log *slog.Logger) error {
+func replay(ctx context.Context, store *redisstore.Store, ch *chstore.Store, cuts map[string][]string, sups []redisstore.Suppression, floor int64, rep *RebuildReport, log *slog.Logger) error {
 	start := time.Now()
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -298,6 +319,10 @@ func replay(ctx context.Context, store *redisstore.Store, ch *chstore.Store, cut
 	if err := store.SetCuts(ctx, rep.Into, cuts); err != nil {
 		return fmt.Errorf("rebuild %s: restore cuts: %w", rep.Into, err)
 	}
+	if err := store.SetSuppressions(ctx, rep.Into, sups); err != nil {
+		return fmt.Errorf("rebuild %s: restore suppressions: %w", rep.Into, err)
+	}
+	rep.Suppressions = len(sups)
 	rep.Cuts = len(cuts)
 	// Versions go on above those already published, though the counter was
 	// deleted or lost with Redis.
@@ -326,6 +351,8 @@ func replay(ctx context.Context, store *redisstore.Store, ch *chstore.Store, cut
 				rep.Replayed++
 			case redisstore.StatusDuplicate:
 				rep.Duplicates++
+			case redisstore.StatusSuppressed:
+				rep.Suppressed++
 			default:
 				return fmt.Errorf("rebuild %s: event %s: unexpected status %q (is something else writing the key space?)",
 					rep.Into, items[i].EventID, o.Status)
@@ -712,3 +739,13 @@ func stateDiff(a, b profile.State) map[string]FieldDiff {
 }
 
 func ptr(s string) *string { return &s }
+
+// suppressionsOf converts ClickHouse's suppressions to the store's.
+func suppressionsOf(rows []chstore.Suppression) []redisstore.Suppression {
+	out := make([]redisstore.Suppression, len(rows))
+	for i, r := range rows {
+		out[i] = redisstore.Suppression{Hash: r.Hash, ProfileID: r.ProfileID, MergedFrom: r.MergedFrom,
+			At: r.ForgottenAt, Version: int64(r.Version)}
+	}
+	return out
+}

@@ -8,10 +8,12 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/segmentio/kafka-go"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/cxstream/cxstream/pipeline/api"
 	"github.com/cxstream/cxstream/pipeline/collect"
+	"github.com/cxstream/cxstream/pipeline/privacy"
 	"github.com/cxstream/cxstream/pipeline/resolve"
 	"github.com/cxstream/cxstream/pipeline/sink"
 	"github.com/cxstream/cxstream/pkg/chstore"
@@ -104,8 +106,11 @@ func Run(ctx context.Context, cfg Config, stages []string, log *slog.Logger, reg
 			defer w.Close()
 			var a *api.API
 			if a, err = api.New(cfg.API, rs, ch, rs.Model(), log.With("stage", s), reg); err == nil {
-				r = a.WithSegments(act.Segments()).WithSplitter(&resolve.Splitter{Store: rs, Writer: w,
-					Announcer: resolve.Announcer{Topics: cfg.Kafka.Topics, Model: rs.Model()}, Activator: act})
+				var priv *privacy.Service
+				if priv, err = NewPrivacy(cfg, rs, ch, w, APIEraseWait, log.With("stage", s)); err == nil {
+					r = a.WithSegments(act.Segments()).WithSplitter(&resolve.Splitter{Store: rs, Writer: w,
+						Announcer: resolve.Announcer{Topics: cfg.Kafka.Topics, Model: rs.Model()}, Activator: act}).WithPrivacy(priv)
+				}
 			}
 		default:
 			err = fmt.Errorf("unknown stage %q (want one of %v)", s, AllStages)
@@ -167,6 +172,18 @@ func NewActivator(cfg Config, rs *redisstore.Store, reg prometheus.Registerer) (
 		return nil, err
 	}
 	return resolve.NewActivator(segs, cfg.Triggers, rs.Model(), rs, cfg.Kafka.Topics.Triggers, cfg.Resolver.Timers, reg)
+}
+
+// APIEraseWait is how long DELETE /v1/profiles/{ref} waits for the sink
+// to store what may hold the person before it deletes their ClickHouse
+// rows; past it the request answers 202 and is to be repeated.
+const APIEraseWait = 30 * time.Second
+
+// NewPrivacy returns the erasure and export service (pipeline/privacy) over
+// the stores; w publishes the tombstones, wait bounds an erasure's wait for
+// the sink.
+func NewPrivacy(cfg Config, rs *redisstore.Store, ch *chstore.Store, w *kafka.Writer, wait time.Duration, log *slog.Logger) (*privacy.Service, error) {
+	return privacy.New(privacy.Config{SinkGroup: cfg.Sink.Group, CatchUp: wait}, cfg.Kafka, rs, rs.Model(), ch, w, log)
 }
 
 // OpenRedis connects to the configured Redis with the configured identity

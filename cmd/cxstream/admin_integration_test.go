@@ -218,7 +218,7 @@ func TestIntegrationAdminVerbs(t *testing.T) {
 		}
 	})
 
-	for _, verb := range []string{"profile", "timeline"} {
+	for _, verb := range []string{"profile", "timeline", "forget", "export"} {
 		t.Run(verb+" of an unknown identifier", func(t *testing.T) {
 			tenant := "cmdtest_" + randomHex(t, 6)
 			out, err := cxstream(t, verb, "-config", s.path, "-tenant", tenant, "email:nobody@example.com")

@@ -16,6 +16,8 @@
 //	cxstream rebuild -tenant T [-check]  recompute the identity graph from ClickHouse
 //	cxstream unmerge -tenant T -identifier TYPE:VALUE REF
 //	                                  take an identifier out of a profile
+//	cxstream forget -tenant T [-wait D] REF  erase a person everywhere, suppress their identifiers
+//	cxstream export -tenant T REF     print all data held on a person
 //
 // Common flags: -config FILE (or CXSTREAM_CONFIG), -tenant for admin verbs.
 package main
@@ -30,6 +32,7 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/cxstream/cxstream/pipeline"
 	"github.com/cxstream/cxstream/pkg/chstore"
@@ -55,6 +58,10 @@ commands:
   triggers    print a tenant's triggers on cx.triggers: counts by type, then the last -limit (default 100)
   unmerge     take an identifier out of a profile for good, re-derive the split and announce it:
               cxstream unmerge -tenant T -identifier TYPE:VALUE REF
+  forget      erase a person (Redis, a tombstone on cx.profiles, ClickHouse) and suppress their
+              identifiers so no event brings them back: cxstream forget -tenant T [-wait 2m] REF
+  export      print all data held on a person (profile, consent, events, identity history) as JSON:
+              cxstream export -tenant T REF
   rebuild     rebuild a tenant's graph from the ClickHouse log (stop resolvers first): cxstream rebuild -tenant T [-check]
 
 flags (every command):
@@ -87,6 +94,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	check := fs.Bool("check", false, "rebuild into a scratch key space and compare with the live graph (rebuild)")
 	mappingName := fs.String("mapping", "", "channel mapping that reads the files (import)")
 	format := fs.String("format", "", "format of the files: json, ndjson or csv; default: from the file name (import)")
+	wait := fs.Duration("wait", 2*time.Minute, "how long to wait for the sink before deleting ClickHouse rows (forget)")
 	dryRun := fs.Bool("dry-run", false, "map and validate, print the envelopes, publish nothing (import)")
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
@@ -120,6 +128,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return errors.New("usage: cxstream unmerge -tenant TENANT -identifier TYPE:VALUE REF (REF: profile id or type:value)")
 		}
 		return unmerge(ctx, cfg, *tenant, fs.Arg(0), *identifier, stdout)
+	case "forget", "export":
+		if *tenant == "" || fs.NArg() != 1 {
+			return fmt.Errorf("usage: cxstream %s -tenant TENANT REF (REF: profile id or type:value, e.g. email:jane@example.com)", cmd)
+		}
+		if cmd == "forget" {
+			return forget(ctx, cfg, *tenant, fs.Arg(0), *wait, stdout)
+		}
+		return export(ctx, cfg, *tenant, fs.Arg(0), stdout)
 	case "rebuild":
 		return rebuild(ctx, cfg, *tenant, *check, fs.Args(), stdout, log)
 	case "stats":

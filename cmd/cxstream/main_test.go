@@ -42,7 +42,7 @@ func clearEnv(t *testing.T) {
 }
 
 func TestHelpListsEveryCommand(t *testing.T) {
-	commands := []string{"run", "collector", "resolver", "sink", "api", "migrate", "import", "mappings", "profile", "timeline", "stats", "triggers"}
+	commands := []string{"run", "collector", "resolver", "sink", "api", "migrate", "import", "mappings", "profile", "timeline", "stats", "triggers", "unmerge", "forget", "export", "rebuild"}
 	for _, args := range [][]string{nil, {"help"}, {"-h"}, {"--help"}} {
 		t.Run(strings.Join(append([]string{"cxstream"}, args...), " "), func(t *testing.T) {
 			var stdout, stderr bytes.Buffer
@@ -81,6 +81,8 @@ func TestCommandLineErrors(t *testing.T) {
 		{"profile with two refs", []string{"profile", "-config", cfg, "-tenant", "t1", "email:a@example.com", "email:b@example.com"}, "usage: cxstream profile"},
 		{"timeline without tenant", []string{"timeline", "-config", cfg, "email:jane@example.com"}, "usage: cxstream timeline -tenant TENANT REF"},
 		{"stats without tenant", []string{"stats", "-config", cfg}, "usage: cxstream stats -tenant TENANT"},
+		{"forget without tenant", []string{"forget", "-config", cfg, "email:jane@example.com"}, "usage: cxstream forget -tenant TENANT REF"},
+		{"export without ref", []string{"export", "-config", cfg, "-tenant", "t1"}, "usage: cxstream export -tenant TENANT REF"},
 		{"unknown flag", []string{"stats", "-config", cfg, "-tennant", "t1"}, "-tennant"},
 		{"missing config file", []string{"stats", "-config", filepath.Join(t.TempDir(), "nope.yaml"), "-tenant", "t1"}, "read config"},
 	}

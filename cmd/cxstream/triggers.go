@@ -11,6 +11,7 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/cxstream/cxstream/pipeline"
+	"github.com/cxstream/cxstream/pkg/kafkaio"
 	"github.com/cxstream/cxstream/pkg/trigger"
 )
 
@@ -35,7 +36,7 @@ type TriggerLine struct {
 // limit triggers, oldest first (one JSON object per line).
 func printTriggers(ctx context.Context, cfg pipeline.Config, tenant string, limit int, stdout io.Writer) error {
 	topic := cfg.Kafka.Topics.Triggers
-	conn, err := kafka.DialContext(ctx, "tcp", cfg.Kafka.Brokers[0])
+	conn, err := kafkaio.Dialer(cfg.Kafka).DialContext(ctx, "tcp", cfg.Kafka.Brokers[0])
 	if err != nil {
 		return fmt.Errorf("connect to kafka: %w", err)
 	}
@@ -47,7 +48,7 @@ func printTriggers(ctx context.Context, cfg pipeline.Config, tenant string, limi
 	counts := TriggerCounts{Tenant: tenant, ByType: map[string]int{}}
 	var last []TriggerLine
 	for _, p := range parts {
-		if err := readPartition(ctx, cfg.Kafka.Brokers, topic, p.ID, func(m kafka.Message) {
+		if err := readPartition(ctx, cfg.Kafka, topic, p.ID, func(m kafka.Message) {
 			if !slices.ContainsFunc(m.Headers, func(h kafka.Header) bool {
 				return h.Key == trigger.HeaderTenant && string(h.Value) == tenant
 			}) {
@@ -82,8 +83,8 @@ func printTriggers(ctx context.Context, cfg pipeline.Config, tenant string, limi
 
 // readPartition calls f with each message of one partition, from its
 // first offset to its last as of the call.
-func readPartition(ctx context.Context, brokers []string, topic string, partition int, f func(kafka.Message)) error {
-	leader, err := kafka.DialLeader(ctx, "tcp", brokers[0], topic, partition)
+func readPartition(ctx context.Context, kcfg kafkaio.Config, topic string, partition int, f func(kafka.Message)) error {
+	leader, err := kafkaio.Dialer(kcfg).DialLeader(ctx, "tcp", kcfg.Brokers[0], topic, partition)
 	if err != nil {
 		return fmt.Errorf("connect to the leader of %s/%d: %w", topic, partition, err)
 	}
@@ -95,7 +96,7 @@ func readPartition(ctx context.Context, brokers []string, topic string, partitio
 	if end <= first {
 		return nil
 	}
-	r := kafka.NewReader(kafka.ReaderConfig{Brokers: brokers, Topic: topic, Partition: partition, MaxWait: 100 * time.Millisecond})
+	r := kafka.NewReader(kafka.ReaderConfig{Brokers: kcfg.Brokers, Dialer: kafkaio.Dialer(kcfg), Topic: topic, Partition: partition, MaxWait: 100 * time.Millisecond})
 	defer r.Close()
 	if err := r.SetOffset(first); err != nil {
 		return err

@@ -14,6 +14,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/cxstream/cxstream/pipeline/internal/limit"
 	"github.com/cxstream/cxstream/pkg/chstore"
 	"github.com/cxstream/cxstream/pkg/event"
 	"github.com/cxstream/cxstream/pkg/profile"
@@ -47,10 +48,12 @@ type API struct {
 	profiles  Profiles
 	timelines Timelines
 	splitter  Splitter
+	privacy   Privacy
 	model     *profile.Model
 	segments  *segment.Set
 	log       *slog.Logger
 	requests  *prometheus.CounterVec
+	rate      *limit.Limiter
 }
 
 // New returns the API; model renders profiles.
@@ -58,7 +61,7 @@ func New(cfg Config, profiles Profiles, timelines Timelines, model *profile.Mode
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	a := &API{cfg: cfg, profiles: profiles, timelines: timelines, model: model, log: log,
+	a := &API{cfg: cfg, profiles: profiles, timelines: timelines, model: model, log: log, rate: limit.NewLimiter(cfg.RateLimit),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "cxstream_api_requests_total",
 			Help: "Profile API requests by route and status code.",
@@ -89,6 +92,8 @@ func (a *API) Handler() http.Handler {
 	mux.HandleFunc("GET /v1/profiles/{ref}/events", a.auth("events", a.getEvents))
 	mux.HandleFunc("GET /v1/profiles/{ref}/identity", a.auth("identity", a.getIdentity))
 	mux.HandleFunc("POST /v1/profiles/{ref}/unmerge", a.auth("unmerge", a.postUnmerge))
+	mux.HandleFunc("DELETE /v1/profiles/{ref}", a.auth("forget", a.deleteProfile))
+	mux.HandleFunc("GET /v1/profiles/{ref}/export", a.auth("export", a.getExport))
 	return mux
 }
 
@@ -104,7 +109,12 @@ func (a *API) auth(route string, h handler) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		code := http.StatusUnauthorized
 		if tok, ok := a.token(r); ok {
-			code = h(w, r.WithContext(context.WithValue(r.Context(), tokenKey{}, tok)), tok.Tenant)
+			if allowed, wait := a.rate.Allow(tok.Token); !allowed {
+				w.Header().Set("Retry-After", limit.RetryAfter(wait))
+				code = writeError(w, http.StatusTooManyRequests, "this token sends more requests than api.rate_limit allows, retry later")
+			} else {
+				code = h(w, r.WithContext(context.WithValue(r.Context(), tokenKey{}, tok)), tok.Tenant)
+			}
 		} else {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="cxstream"`)
 			writeError(w, code, "a valid bearer token is required (Authorization: Bearer <token>)")

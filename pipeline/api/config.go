@@ -8,6 +8,8 @@ package api
 import (
 	"errors"
 	"fmt"
+
+	"github.com/cxstream/cxstream/pipeline/internal/limit"
 )
 
 // Config configures the Profile API.
@@ -16,10 +18,14 @@ type Config struct {
 	Addr string `yaml:"addr"`
 	// Tokens are the accepted bearer tokens.
 	Tokens []Token `yaml:"tokens"`
+	// RateLimit bounds the requests per second of each token (per API
+	// process); past it requests get 429 with Retry-After.
+	RateLimit limit.Rate `yaml:"rate_limit"`
 }
 
-// Token is a bearer token and the tenant it reads. Only admin tokens may
-// change the identity graph (unmerge).
+// Token is a bearer token and the tenant it reads. A token has the read
+// scope (profiles, timelines, identity, exports); Admin adds the admin
+// scope: changing the identity graph (unmerge) and erasing people (forget).
 type Token struct {
 	Token  string `yaml:"token"`
 	Tenant string `yaml:"tenant"`
@@ -48,6 +54,9 @@ func (c Config) Validate() error {
 	}
 	if c.Addr == "" {
 		errs = append(errs, errors.New("api.addr: required, e.g. :8081"))
+	}
+	if err := c.RateLimit.Validate("api.rate_limit"); err != nil {
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }

@@ -47,13 +47,7 @@ func TestUnmerge(t *testing.T) {
 		{Token: "acme-admin-0123456789", Tenant: "acme", Admin: true},
 		{Token: "other-admin-0123456789", Tenant: "other", Admin: true},
 	}}
-	newAPI := func() *API {
-		a, err := New(cfg, store, store, profile.Default(), slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return a
-	}
+	newAPI := func() *API { return testAPI(t, cfg, store) }
 	off := httptest.NewServer(newAPI().Handler())
 	defer off.Close()
 	on := httptest.NewServer(newAPI().WithSplitter(split).Handler())
@@ -89,4 +83,14 @@ func TestUnmerge(t *testing.T) {
 	if len(split.got) == 0 || split.got[0] != "acme/p-1/email:Mary@Example.com" {
 		t.Errorf("splitter got %q first; the profile must be resolved first and the tenant be the token's", split.got)
 	}
+}
+
+// testAPI is the API of cfg over the fake store, logging nowhere.
+func testAPI(t *testing.T, cfg Config, store *fakeStore) *API {
+	t.Helper()
+	a, err := New(cfg, store, store, profile.Default(), slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
 }

@@ -29,7 +29,7 @@ type channelAnswer struct {
 
 func (c *Collector) channelEndpoint() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		code := c.serveChannel(w, r)
+		code := c.admit(w, func() int { return c.serveChannel(w, r) })
 		c.metrics.requests.WithLabelValues(channelsPath+"{mapping}", strconv.Itoa(code)).Inc()
 	})
 }
@@ -43,6 +43,8 @@ func (c *Collector) channelEndpoint() http.Handler {
 //     headers);
 //   - 403: the write key is for another channel than the mapping's: a web
 //     key, which browsers ship, cannot post store receipts;
+//   - 429 with Retry-After: the write key is past collector.rate_limit
+//     (503 with Retry-After before anything: collector.max_in_flight);
 //   - 415 / 413 / 400: a Content-Type or Content-Encoding it cannot read, a
 //     body larger than max_batch_bytes, or a body that cannot be read;
 //   - 503 with Retry-After: Kafka did not acknowledge; the client retries
@@ -72,6 +74,9 @@ func (c *Collector) serveChannel(w http.ResponseWriter, r *http.Request) int {
 	case src.Channel != m.Channel():
 		return reply(w, http.StatusForbidden, errorBody{Error: fmt.Sprintf(
 			"this write key is for channel %s; mapping %s writes channel %s: use a write key of channel %s", src.Channel, m.Name(), m.Channel(), m.Channel())})
+	}
+	if code := c.limited(w, key); code != 0 {
+		return code
 	}
 	format, ok := mapping.FormatOfContentType(r.Header.Get("Content-Type"))
 	if !ok {

@@ -30,6 +30,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/cxstream/cxstream/pipeline/internal/limit"
 	"github.com/cxstream/cxstream/pkg/event"
 	"github.com/cxstream/cxstream/pkg/identity"
 	"github.com/cxstream/cxstream/pkg/kafkaio"
@@ -47,6 +48,8 @@ type Collector struct {
 	metrics  *metrics
 	keys     map[string]tracking.Source
 	now      func() time.Time
+	inFlight *limit.InFlight
+	rate     *limit.Limiter
 }
 
 // New validates its arguments and returns a collector. Its metrics are
@@ -86,6 +89,8 @@ func New(cfg Config, rules identity.Rules, topics kafkaio.Topics, pub Publisher,
 		metrics:  m,
 		keys:     keys,
 		now:      time.Now,
+		inFlight: limit.NewInFlight(cfg.MaxInFlight),
+		rate:     limit.NewLimiter(cfg.RateLimit),
 	}, nil
 }
 

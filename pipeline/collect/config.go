@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/cxstream/cxstream/pipeline/internal/limit"
 	"github.com/cxstream/cxstream/pkg/event"
 )
 
@@ -33,6 +34,13 @@ type Config struct {
 	// ShutdownTimeout bounds how long Run waits for requests in flight when
 	// its context ends.
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
+	// MaxInFlight bounds the requests handled at once (0: no bound); more
+	// are answered 503 with Retry-After. With max_batch_bytes it bounds the
+	// memory request bodies take: 256 x 500 KiB = 125 MiB by default.
+	MaxInFlight int `yaml:"max_in_flight"`
+	// RateLimit bounds the requests per second of each write key (per
+	// collector process); past it requests get 429 with Retry-After.
+	RateLimit limit.Rate `yaml:"rate_limit"`
 }
 
 // WriteKey binds a Segment write key to the tenant and channel its events
@@ -54,6 +62,7 @@ func Default() Config {
 		Limits:          event.DefaultLimits(),
 		PublishTimeout:  10 * time.Second,
 		ShutdownTimeout: 15 * time.Second,
+		MaxInFlight:     256,
 	}
 }
 
@@ -89,6 +98,12 @@ func (c Config) Validate() error {
 	}
 	if c.MaxBatchBytes < c.MaxMessageBytes {
 		errs = append(errs, fmt.Errorf("collector.max_batch_bytes: must be >= max_message_bytes (%d), got %d", c.MaxMessageBytes, c.MaxBatchBytes))
+	}
+	if c.MaxInFlight < 0 {
+		errs = append(errs, fmt.Errorf("collector.max_in_flight: must be >= 0 (0: no bound), got %d", c.MaxInFlight))
+	}
+	if err := c.RateLimit.Validate("collector.rate_limit"); err != nil {
+		errs = append(errs, err)
 	}
 	if c.PublishTimeout <= 0 || c.ShutdownTimeout <= 0 {
 		errs = append(errs, errors.New("collector.publish_timeout and collector.shutdown_timeout must be positive"))

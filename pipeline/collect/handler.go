@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/cxstream/cxstream/pipeline/internal/limit"
 	"github.com/cxstream/cxstream/pkg/event"
 	"github.com/cxstream/cxstream/pkg/tracking"
 )
@@ -16,15 +17,41 @@ import (
 // its message, or "" for a batch.
 func (c *Collector) endpoint(path string, typ event.Type) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		code := c.serve(w, r, path, typ)
+		code := c.admit(w, func() int { return c.serve(w, r, path, typ) })
 		c.metrics.requests.WithLabelValues(path, strconv.Itoa(code)).Inc()
 	})
 }
 
+// admit runs serve if a slot of collector.max_in_flight is free, and
+// answers 503 with Retry-After otherwise (before reading the body).
+func (c *Collector) admit(w http.ResponseWriter, serve func() int) int {
+	release, err := c.inFlight.Acquire()
+	if err != nil {
+		w.Header().Set("Access-Control-Allow-Origin", "*")
+		w.Header().Set("Retry-After", "1")
+		return reply(w, http.StatusServiceUnavailable, errorBody{Error: "the collector is busy (collector.max_in_flight requests in flight), retry later"})
+	}
+	defer release()
+	return serve()
+}
+
+// limited answers 429 with Retry-After when write key key has used up its
+// collector.rate_limit, and returns 0 otherwise.
+func (c *Collector) limited(w http.ResponseWriter, key string) int {
+	if ok, wait := c.rate.Allow(key); !ok {
+		w.Header().Set("Retry-After", limit.RetryAfter(wait))
+		return reply(w, http.StatusTooManyRequests, errorBody{Error: "this write key sends more requests than collector.rate_limit allows, retry later"})
+	}
+	return 0
+}
+
 // serve handles one request and returns the status code it answered with:
 //
+//   - 503 with Retry-After: collector.max_in_flight requests are being
+//     handled (before the body is read);
 //   - 401: no known write key, from HTTP Basic auth (the user name) or, when
 //     that is absent, the body's writeKey;
+//   - 429 with Retry-After: the write key is past collector.rate_limit;
 //   - 413 / 415 / 400: a body too large, in an unknown encoding, or not
 //     readable; nothing of it is kept;
 //   - 503 with Retry-After: Kafka did not acknowledge; the client retries the
@@ -81,6 +108,9 @@ func (c *Collector) serve(w http.ResponseWriter, r *http.Request, path string, t
 		return reply(w, http.StatusUnauthorized, errorBody{Error: reason})
 	}
 	req.src = src
+	if code := c.limited(w, key); code != 0 {
+		return code
+	}
 
 	switch {
 	case err != nil && typ == "":

@@ -6,6 +6,8 @@ import (
 	"regexp"
 	"strings"
 	"time"
+
+	"github.com/cxstream/cxstream/pkg/tlsconf"
 )
 
 // Config is how cxstream reaches ClickHouse.
@@ -21,6 +23,9 @@ type Config struct {
 	Password string `yaml:"password"`
 	// DialTimeout bounds connecting to the server.
 	DialTimeout time.Duration `yaml:"dial_timeout"`
+	// TLS secures the connection (off by default; ClickHouse serves native
+	// TLS on its tcp_port_secure, 9440 by default).
+	TLS tlsconf.Config `yaml:"tls"`
 }
 
 // Default returns the configuration for a local server.
@@ -51,6 +56,11 @@ func (c Config) Validate() error {
 	}
 	if c.Username == "" {
 		errs = append(errs, errors.New(`clickhouse.username: required; ClickHouse's stock user is "default"`))
+	}
+	if err := c.TLS.Validate("clickhouse.tls"); err != nil {
+		errs = append(errs, err)
+	} else if _, err := c.TLS.Load(); err != nil {
+		errs = append(errs, fmt.Errorf("clickhouse.tls: %w", err))
 	}
 	if c.DialTimeout <= 0 {
 		errs = append(errs, fmt.Errorf("clickhouse.dial_timeout: must be positive, got %s (default %s)", c.DialTimeout, Default().DialTimeout))

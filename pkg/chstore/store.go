@@ -69,7 +69,12 @@ func createDatabase(ctx context.Context, cfg Config) error {
 }
 
 func connect(ctx context.Context, cfg Config, database string) (driver.Conn, error) {
+	tlsCfg, err := cfg.TLS.Load()
+	if err != nil {
+		return nil, fmt.Errorf("clickhouse.tls: %w", err)
+	}
 	conn, err := clickhouse.Open(&clickhouse.Options{
+		TLS:  tlsCfg,
 		Addr: []string{cfg.Addr},
 		Auth: clickhouse.Auth{
 			Database: database,

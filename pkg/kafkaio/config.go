@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/cxstream/cxstream/pkg/tlsconf"
 )
 
 // Config is how cxstream reaches Kafka.
@@ -30,6 +32,9 @@ type Config struct {
 	// MaxWait bounds how long a fetch waits for data (kafka-go defaults to
 	// 10 s).
 	MaxWait time.Duration `yaml:"max_wait"`
+	// TLS and SASL secure the connections to the brokers (off by default).
+	TLS  tlsconf.Config `yaml:"tls"`
+	SASL SASL           `yaml:"sasl"`
 }
 
 // Topics are the names of cxstream's topics.
@@ -87,6 +92,7 @@ func (c Config) Validate() error {
 	if c.BatchTimeout <= 0 || c.BatchSize < 1 || c.MaxWait <= 0 {
 		errs = append(errs, errors.New("kafka.batch_timeout, kafka.batch_size and kafka.max_wait must be positive"))
 	}
+	errs = append(errs, c.validateSecurity())
 	return errors.Join(errs...)
 }
 

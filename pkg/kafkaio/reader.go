@@ -16,6 +16,7 @@ func NewReader(cfg Config, group, topic string) *kafka.Reader {
 	return kafka.NewReader(kafka.ReaderConfig{
 		Brokers:        cfg.Brokers,
 		GroupID:        group,
+		Dialer:         cfg.dialer(),
 		Topic:          topic,
 		MinBytes:       1,
 		MaxBytes:       16 << 20,

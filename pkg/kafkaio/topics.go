@@ -12,7 +12,7 @@ import (
 // is compacted (the latest profile per key is what consumers need); the
 // others are retained by time. Existing topics are left unchanged.
 func EnsureTopics(ctx context.Context, cfg Config) error {
-	client := &kafka.Client{Addr: kafka.TCP(cfg.Brokers...)}
+	client := Client(cfg)
 	var topics []kafka.TopicConfig
 	for _, name := range cfg.Topics.Names() {
 		tc := kafka.TopicConfig{Topic: name, NumPartitions: cfg.Partitions, ReplicationFactor: cfg.ReplicationFactor}

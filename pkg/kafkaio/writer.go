@@ -13,7 +13,7 @@ import (
 // WriteMessages blocks until every message is acknowledged or failed; it is
 // safe for concurrent use, and concurrent callers share batches.
 func NewWriter(cfg Config) *kafka.Writer {
-	return &kafka.Writer{
+	w := &kafka.Writer{
 		Addr:                   kafka.TCP(cfg.Brokers...),
 		Balancer:               kafka.Murmur2Balancer{},
 		RequiredAcks:           kafka.RequireAll,
@@ -23,4 +23,8 @@ func NewWriter(cfg Config) *kafka.Writer {
 		Compression:            kafka.Snappy,
 		AllowAutoTopicCreation: false,
 	}
+	if t := cfg.transport(); t != nil {
+		w.Transport = t
+	}
+	return w
 }

@@ -14,15 +14,22 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/cxstream/cxstream/pkg/tlsconf"
 )
 
 // Config is how cxstream reaches Redis and sizes its state.
 type Config struct {
 	// Addr is host:port (CXSTREAM_REDIS_ADDR).
-	Addr     string `yaml:"addr"`
+	Addr string `yaml:"addr"`
+	// Username and Password are Redis AUTH (ACL user and password, or the
+	// password alone for requirepass; CXSTREAM_REDIS_USERNAME and
+	// CXSTREAM_REDIS_PASSWORD).
 	Username string `yaml:"username"`
 	Password string `yaml:"password"`
 	DB       int    `yaml:"db"`
+	// TLS secures the connection (off by default).
+	TLS tlsconf.Config `yaml:"tls"`
 	// DedupWindow is how long (in event time) the event ids of an anchor
 	// (an event's strongest identifier) are remembered, to recognise client
 	// retries that resend an event id. Kafka redelivery needs no window:
@@ -56,6 +63,11 @@ func (c Config) Validate() error {
 	}
 	if c.DedupMaxIDs < 1 {
 		errs = append(errs, fmt.Errorf("redis.dedup_max_ids: must be >= 1, got %d", c.DedupMaxIDs))
+	}
+	if err := c.TLS.Validate("redis.tls"); err != nil {
+		errs = append(errs, err)
+	} else if _, err := c.TLS.Load(); err != nil {
+		errs = append(errs, fmt.Errorf("redis.tls: %w", err))
 	}
 	if c.RederiveMaxEdges < 1 {
 		errs = append(errs, fmt.Errorf("redis.rederive_max_edges: must be >= 1, got %d", c.RederiveMaxEdges))

@@ -14,13 +14,34 @@
 --   {"r": [[status, profile_id], ...]  one per event, in order; status is
 --          "ok" (applied), "dup" (event id already folded), "replay" (offset
 --          already applied: the recorded outcome is returned again so the
---          caller can republish it) or "old" (applied and committed long
---          ago: nothing to do)
+--          caller can republish it), "old" (applied and committed long
+--          ago: nothing to do) or "suppressed" (its strongest identifier
+--          belongs to a forgotten person: nothing folded, profile id "")
+--
+-- Suppression (forget.lua): an identifier whose hash is in P.."sup" is
+-- dropped from the event; if it was the strongest (the anchor), the whole
+-- event is about the forgotten person and is skipped.
 --    "id": [identity records],  {k, p, f, i, r, ids, a, e, t, v}
 --    "p": {profile_id: [field, value, ...]},  state of every touched profile
 --    "x": number of components re-derived}
 
 local batch = cjson.decode(ARGV[4])
+local HAS_SUP = redis.call('EXISTS', P .. 'sup') == 1
+
+-- suppressed drops the forgotten identifiers from ev.ids and says whether
+-- the anchor (the strongest) was one of them.
+local function suppressed(ev)
+  local hs = {}
+  for i, id in ipairs(ev.ids) do hs[i] = redis.sha1hex('cxstream-suppress/' .. id) end
+  local got = redis.call('HMGET', P .. 'sup', unpack(hs))
+  if got[1] then return true end
+  local keep = {}
+  for i, id in ipairs(ev.ids) do
+    if not got[i] then keep[#keep + 1] = id end
+  end
+  ev.ids = keep
+  return false
+end
 
 -- ------------------------------------------------------------ the batch
 
@@ -79,7 +100,9 @@ for n, ev in ipairs(batch.events) do
     -- event. Return what was recorded so the caller can publish it again.
     local stored = redis.call('ZRANGEBYSCORE', P .. 'ob:' .. src, ev.o, '+inf', 'LIMIT', 0, 1)
     local rec = #stored > 0 and outcomes(stored[1])[ev.o]
-    if rec then
+    if rec and rec.p == '' then
+      results[n] = { 'suppressed', '' }
+    elseif rec then
       local id = live(rec.p)
       results[n] = { 'replay', id }
       shown[id] = true
@@ -90,6 +113,16 @@ for n, ev in ipairs(batch.events) do
     else
       results[n] = { 'old', '' }
     end
+  elseif HAS_SUP and suppressed(ev) then
+    wm[src] = ev.o
+    advanced[src] = true
+    results[n] = { 'suppressed', '' }
+    local ob = outbox[src]
+    if not ob then
+      ob = {}
+      outbox[src] = ob
+    end
+    ob[#ob + 1] = { o = ev.o, p = '', id = {} }
   else
     wm[src] = ev.o
     advanced[src] = true

@@ -23,6 +23,8 @@ var (
 	resolveLua string
 	//go:embed unmerge.lua
 	unmergeLua string
+	//go:embed forget.lua
+	forgetLua string
 	//go:embed timers.lua
 	timersLua string
 	//go:embed activate.lua
@@ -42,6 +44,7 @@ type Store struct {
 	rdb     *redis.Client
 	resolve *redis.Script
 	unmerge *redis.Script
+	forget  *redis.Script
 	cfg     Config
 	policy  *identity.Policy
 	model   *profile.Model
@@ -70,11 +73,16 @@ func New(ctx context.Context, cfg Config, policy *identity.Policy, model *profil
 	if err != nil {
 		return nil, fmt.Errorf("encode identity rules: %w", err)
 	}
+	tlsCfg, err := cfg.TLS.Load()
+	if err != nil {
+		return nil, fmt.Errorf("redis.tls: %w", err)
+	}
 	rdb := redis.NewClient(&redis.Options{
-		Addr:     cfg.Addr,
-		Username: cfg.Username,
-		Password: cfg.Password,
-		DB:       cfg.DB,
+		Addr:      cfg.Addr,
+		Username:  cfg.Username,
+		Password:  cfg.Password,
+		DB:        cfg.DB,
+		TLSConfig: tlsCfg,
 	})
 	if err := rdb.Ping(ctx).Err(); err != nil {
 		rdb.Close()
@@ -84,6 +92,7 @@ func New(ctx context.Context, cfg Config, policy *identity.Policy, model *profil
 		rdb:     rdb,
 		resolve: redis.NewScript(libLua + "\n" + resolveLua),
 		unmerge: redis.NewScript(libLua + "\n" + unmergeLua),
+		forget:  redis.NewScript(libLua + "\n" + forgetLua),
 		cfg:     cfg,
 		policy:  policy,
 		model:   model,

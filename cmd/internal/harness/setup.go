@@ -16,6 +16,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/cxstream/cxstream/pipeline"
+	"github.com/cxstream/cxstream/pkg/kafkaio"
 )
 
 // RunConfig writes the pipeline configuration of one run: the user's file
@@ -96,7 +97,7 @@ func ResetState(ctx context.Context, cfg pipeline.Config) error {
 // DeleteTopics removes a run's topics, so that a run of a million people
 // does not leave gigabytes behind.
 func DeleteTopics(ctx context.Context, cfg pipeline.Config) error {
-	client := &kafka.Client{Addr: kafka.TCP(cfg.Kafka.Brokers...)}
+	client := kafkaio.Client(cfg.Kafka)
 	resp, err := client.DeleteTopics(ctx, &kafka.DeleteTopicsRequest{Topics: cfg.Kafka.Topics.Names()})
 	if err != nil {
 		return err

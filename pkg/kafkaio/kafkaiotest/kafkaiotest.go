@@ -36,6 +36,20 @@ func Config(t testing.TB, partitions int) kafkaio.Config {
 	if err := kafkaio.EnsureTopics(ctx, cfg); err != nil {
 		t.Fatalf("create test topics: %v", err)
 	}
+	// A producer that writes right away can be told "unknown topic or
+	// partition" while the new topics' leaders are being elected: wait for
+	// the metadata to show a leader for every partition.
+	client := kafkaio.Client(cfg)
+	for {
+		meta, err := client.Metadata(ctx, &kafka.MetadataRequest{Topics: cfg.Topics.Names()})
+		if err == nil && ready(meta, partitions) {
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("test topics without leaders after 30 s: %v", err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
@@ -45,4 +59,20 @@ func Config(t testing.TB, partitions int) kafkaio.Config {
 		}
 	})
 	return cfg
+}
+
+// ready says whether every topic of meta has its partitions, each with a
+// leader.
+func ready(meta *kafka.MetadataResponse, partitions int) bool {
+	for _, tp := range meta.Topics {
+		if tp.Error != nil || len(tp.Partitions) != partitions {
+			return false
+		}
+		for _, p := range tp.Partitions {
+			if p.Error != nil || p.Leader.Host == "" {
+				return false
+			}
+		}
+	}
+	return len(meta.Topics) > 0
 }

@@ -1,0 +1,100 @@
+package tlsconf
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"math/big"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// writeCert writes a self-signed certificate and its key as PEM files.
+func writeCert(t *testing.T, dir string) (certFile, keyFile string) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "cxstream-test"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), IsCA: true, BasicConstraintsValid: true,
+		KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kder, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return certFile, keyFile
+}
+
+func TestOffIsPlaintext(t *testing.T) {
+	c, err := Config{}.Load()
+	if c != nil || err != nil {
+		t.Errorf("zero config: %v, %v; want nil, nil (plaintext)", c, err)
+	}
+	if err := (Config{}).Validate("x.tls"); err != nil {
+		t.Error(err)
+	}
+}
+
+func TestLoad(t *testing.T) {
+	dir := t.TempDir()
+	cert, key := writeCert(t, dir)
+	c, err := Config{Enabled: true, CAFile: cert, CertFile: cert, KeyFile: key, ServerName: "redis.internal"}.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.RootCAs == nil || len(c.Certificates) != 1 || c.ServerName != "redis.internal" || c.InsecureSkipVerify || c.MinVersion < 0x0303 {
+		t.Errorf("tls config %+v: want the CA, one client certificate, the server name, verification on, TLS 1.2+", c)
+	}
+	sys, err := Config{Enabled: true}.Load()
+	if err != nil || sys == nil || sys.RootCAs != nil {
+		t.Errorf("enabled without a CA: %+v, %v; want TLS with the system's roots", sys, err)
+	}
+}
+
+func TestErrorsNameTheField(t *testing.T) {
+	dir := t.TempDir()
+	cert, key := writeCert(t, dir)
+	notPEM := filepath.Join(dir, "not.pem")
+	os.WriteFile(notPEM, []byte("hello"), 0o600)
+	tests := []struct {
+		name string
+		c    Config
+		want string // in Validate's error, or else in Load's
+	}{
+		{"settings while off", Config{CAFile: cert}, "kafka.tls: settings given but enabled is false"},
+		{"cert without key", Config{Enabled: true, CertFile: cert}, "kafka.tls.cert_file and kafka.tls.key_file"},
+		{"missing CA file", Config{Enabled: true, CAFile: filepath.Join(dir, "nope.pem")}, "kafka.tls.ca_file"},
+		{"CA file without a certificate", Config{Enabled: true, CAFile: notPEM}, "no PEM certificate"},
+		{"key that does not match", Config{Enabled: true, CertFile: cert, KeyFile: notPEM}, "load client certificate"},
+	}
+	_ = key
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			err := tc.c.Validate("kafka.tls")
+			if err == nil {
+				_, err = tc.c.Load()
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("error %v, want one containing %q", err, tc.want)
+			}
+		})
+	}
+}
