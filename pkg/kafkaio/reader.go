@@ -47,20 +47,36 @@ func FetchBatchUntilIdle(ctx context.Context, r *kafka.Reader, max int, wait, id
 	batch := append(make([]kafka.Message, 0, min(max, 1024)), first)
 	deadline, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()
+	fetch := deadline
+	var idleTimer *time.Timer
+	if idle > 0 {
+		// One timer per batch, pushed back by each message: it ends the
+		// batch by cancelling the fetch once the stream pauses for idle.
+		var stop context.CancelFunc
+		fetch, stop = context.WithCancel(deadline)
+		defer stop()
+		idleTimer = time.AfterFunc(idle, stop)
+		defer idleTimer.Stop()
+	}
 	for len(batch) < max {
-		fctx, fcancel := deadline, context.CancelFunc(func() {})
-		if idle > 0 {
-			fctx, fcancel = context.WithTimeout(deadline, idle)
-		}
-		m, err := r.FetchMessage(fctx)
-		fcancel()
+		m, err := r.FetchMessage(fetch)
 		if err != nil {
-			if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
-				return batch, nil
-			}
-			return batch, err
+			return endBatch(batch, err)
 		}
 		batch = append(batch, m)
+		if idleTimer != nil {
+			idleTimer.Reset(idle)
+		}
 	}
 	return batch, nil
+}
+
+// endBatch ends a batch on a fetch error: a deadline or cancellation (the
+// wait, the idle gap, or ctx) just ends it; another error is returned with
+// what was fetched.
+func endBatch(batch []kafka.Message, err error) ([]kafka.Message, error) {
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+		return batch, nil
+	}
+	return batch, err
 }
