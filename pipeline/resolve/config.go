@@ -7,7 +7,8 @@
 // with the reason. Each resolver also runs the timer loop that fires due
 // carts and follow-ups and re-evaluates segments as time passes.
 //
-// Resolvers are stateless: run as many as the topic has partitions.
+// Resolvers are stateless: run as many consumer loops, over all resolver
+// processes (Config.Consumers each), as the topic has partitions.
 package resolve
 
 import (

@@ -68,7 +68,6 @@ const suppressPrefix = "cxstream-suppress/"
 // gone is the record of a forgotten profile in P.."gone".
 type gone struct {
 	M list[string] `json:"m"`
-	N int          `json:"n"`
 	T int64        `json:"t"`
 	V int64        `json:"v"`
 }

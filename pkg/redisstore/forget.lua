@@ -20,7 +20,7 @@
 --   P.."sup"   hash  sha1("cxstream-suppress/<identifier>") -> forgotten
 --                    profile id
 --   P.."gone"  hash  forgotten profile id -> {"m": [merged-from ids],
---                    "n": identifiers, "t": unix ms, "v": version}
+--                    "t": unix ms, "v": version}
 --
 -- ARGV[4]  {"p": profile id (or an alias of it), "t": unix ms}
 --
@@ -174,6 +174,6 @@ local version = redis.call('HINCRBY', META, 'version', 1)
 for _, id in ipairs(ids) do
   redis.call('HSET', P .. 'sup', redis.sha1hex('cxstream-suppress/' .. id), pid)
 end
-redis.call('HSET', P .. 'gone', pid, cjson.encode({ m = merged, n = #ids, t = op.t, v = version }))
+redis.call('HSET', P .. 'gone', pid, cjson.encode({ m = merged, t = op.t, v = version }))
 
 return cjson.encode({ p = pid, m = merged, ids = ids, v = version })

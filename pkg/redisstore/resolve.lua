@@ -26,18 +26,39 @@
 --    "x": number of components re-derived}
 
 local batch = cjson.decode(ARGV[4])
+-- The batch's suppressed identifiers (forget.lua), looked up once: one
+-- HMGET for every distinct identifier of the batch, and only when the
+-- tenant has forgotten anybody.
+local gone = {}
 local HAS_SUP = redis.call('EXISTS', P .. 'sup') == 1
+if HAS_SUP then
+  local ids, hs, seen = {}, {}, {}
+  for _, ev in ipairs(batch.events) do
+    for _, id in ipairs(ev.ids) do
+      if not seen[id] then
+        seen[id] = true
+        ids[#ids + 1] = id
+        hs[#hs + 1] = redis.sha1hex('cxstream-suppress/' .. id)
+      end
+    end
+  end
+  -- unpack is bounded by Lua's stack: look the hashes up in slices.
+  for from = 1, #hs, 1000 do
+    local to = math.min(from + 999, #hs)
+    local got = redis.call('HMGET', P .. 'sup', unpack(hs, from, to))
+    for i = from, to do
+      if got[i - from + 1] then gone[ids[i]] = true end
+    end
+  end
+end
 
 -- suppressed drops the forgotten identifiers from ev.ids and says whether
 -- the anchor (the strongest) was one of them.
 local function suppressed(ev)
-  local hs = {}
-  for i, id in ipairs(ev.ids) do hs[i] = redis.sha1hex('cxstream-suppress/' .. id) end
-  local got = redis.call('HMGET', P .. 'sup', unpack(hs))
-  if got[1] then return true end
+  if gone[ev.ids[1]] then return true end
   local keep = {}
-  for i, id in ipairs(ev.ids) do
-    if not got[i] then keep[#keep + 1] = id end
+  for _, id in ipairs(ev.ids) do
+    if not gone[id] then keep[#keep + 1] = id end
   end
   ev.ids = keep
   return false
