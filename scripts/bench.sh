@@ -11,6 +11,12 @@
 #                               3 minutes); writes .cache/bench/BENCHMARKS.md
 #   scripts/bench.sh --people 10000,100000 --runs 3
 #                               other sizes or run counts (full mode's output)
+#   scripts/bench.sh --runs 3,3,1
+#                               a run count per size: here one 1M run (~1 hour)
+#                               instead of three
+#
+# The report and chart are rewritten after every run, so a bench stopped or
+# failed late keeps the runs it finished (and names the run that failed).
 #
 # Any other argument is passed to cxbench (see `go doc ./cmd/cxbench`). The
 # last line printed is
@@ -34,7 +40,7 @@ while [[ $# -gt 0 ]]; do
       out=.cache/bench/BENCHMARKS.md chart=.cache/bench/benchmarks.png ;;
     --people) people=${2:?--people needs a list}; shift ;;
     --runs) runs=${2:?--runs needs a number}; shift ;;
-    -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,25p' "$0"; exit 0 ;;
     *) extra+=("$1") ;;
   esac
   shift

@@ -10,7 +10,7 @@
 // from the medians of the first population size. scripts/bench.sh builds it
 // and cxstream, starts the services and runs it:
 //
-//	cxbench -cxstream ./cxstream -config docs/cxstream.example.yaml -people 10000,100000,1000000 -runs 3
+//	cxbench -cxstream ./cxstream -config docs/cxstream.example.yaml -people 10000,100000,1000000 -runs 3,3,1
 //
 // Each run uses its own topics (deleted afterwards), consumer groups, Redis
 // database (-redis-db, flushed) and ClickHouse database
@@ -28,6 +28,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -52,17 +53,18 @@ func main() {
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("cxbench", flag.ContinueOnError)
 	var (
-		o                        options
-		sizes, rates, out, chart string
-		mode, kafkaVer           string
-		seed                     uint64
+		o                  options
+		sizes, runs, rates string
+		out, chart         string
+		mode, kafkaVer     string
+		seed               uint64
 	)
 	fs.StringVar(&o.config, "config", "docs/cxstream.example.yaml", "the pipeline's configuration; the bench gives each run its own topics, groups and databases")
 	fs.StringVar(&o.cxstream, "cxstream", "cxstream", "the cxstream binary the resolver and sink run from")
 	fs.StringVar(&o.tenant, "tenant", "bench", "tenant of the population")
 	fs.StringVar(&o.workDir, "work", "", "directory for the runs' configurations and process logs (default: a new temporary one)")
 	fs.StringVar(&sizes, "people", "10000", "population sizes, comma-separated")
-	fs.IntVar(&o.runs, "runs", 1, "runs per population size (the report takes the median)")
+	fs.StringVar(&runs, "runs", "1", "runs per population size (the report takes the median): one number for every size, or one per size (-people 10000,100000,1000000 -runs 3,3,1)")
 	fs.IntVar(&o.chunk, "chunk", 10000, "people generated at once (memory bound of the generator)")
 	fs.StringVar(&rates, "rates", "20000,0", "fixed input rates (events/s) of the latency steps, comma-separated; 0 means half the drain's throughput")
 	fs.DurationVar(&o.latencyFor, "latency-for", 10*time.Second, "how long each latency step writes")
@@ -93,8 +95,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if o.rates, err = parseFloats(rates); err != nil {
 		return fmt.Errorf("-rates: %w", err)
 	}
-	if o.runs < 1 || o.chunk < 1 {
-		return fmt.Errorf("-runs and -chunk must be at least 1, got %d and %d", o.runs, o.chunk)
+	if o.runs, err = runsPerSize(runs, len(o.sizes)); err != nil {
+		return fmt.Errorf("-runs: %w", err)
+	}
+	if o.chunk < 1 {
+		return fmt.Errorf("-chunk must be at least 1, got %d", o.chunk)
 	}
 	if o.latencyFor <= 0 || o.grace <= 0 {
 		return errors.New("-latency-for and -grace must be positive")
@@ -113,26 +118,45 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	env := environment{Date: began.UTC().Format("2006-01-02 15:04 UTC"), Mode: mode, Kafka: kafkaVer, Sizes: o.sizes,
 		Runs: o.runs, Rates: o.rates, LatencyFor: o.latencyFor, Grace: o.grace}
 	machine(&env)
+	if err := describe(ctx, &env, o); err != nil {
+		fmt.Fprintf(stderr, "cxbench: versions: %v\n", err)
+	}
+	// The report and chart are written again after every run, so a long
+	// bench that fails or is stopped late keeps what it measured, and says
+	// which run failed.
 	var results []result
-	for _, people := range o.sizes {
-		for r := 1; r <= o.runs; r++ {
+	for i, people := range o.sizes {
+		for r := 1; r <= o.runs[i]; r++ {
 			o.gen.Seed = seed + uint64(r-1)
 			res, err := runOnce(ctx, o, people, r)
 			if err != nil {
-				return fmt.Errorf("%d people, run %d: %w (logs in %s)", people, r, err, o.workDir)
+				err = fmt.Errorf("%d people, run %d: %w (logs in %s)", people, r, err, o.workDir)
+				env.Failed = append(env.Failed, err.Error())
+				env.WallClock = time.Since(began)
+				if werr := writeOutputs(env, results, out, chart); werr != nil {
+					fmt.Fprintf(stderr, "cxbench: %v\n", werr)
+				}
+				return err
 			}
 			results = append(results, res)
 			fmt.Fprintf(stderr, "cxbench: %d people, run %d: %.0f events/s, precision %.4f recall %.4f\n",
 				people, r, res.EventsPerSec, res.Accuracy.Precision, res.Accuracy.Recall)
+			env.WallClock = time.Since(began)
+			if err := writeOutputs(env, results, out, chart); err != nil {
+				return err
+			}
 		}
 	}
-	env.WallClock = time.Since(began)
-	if err := describe(ctx, &env, o); err != nil {
-		fmt.Fprintf(stderr, "cxbench: versions: %v\n", err)
-	}
+	fmt.Fprintf(stderr, "cxbench: wrote %s and %s\n", out, chart)
+	fmt.Fprintln(stdout, lastLine(summarize(results)[0]))
+	return nil
+}
 
+// writeOutputs writes the chart (if asked for) and the report of the runs
+// so far.
+func writeOutputs(env environment, results []result, out, chart string) error {
 	chartName := ""
-	if chart != "" {
+	if chart != "" && len(results) > 0 {
 		f, err := os.Create(chart)
 		if err != nil {
 			return err
@@ -145,7 +169,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			}
 			pts = append(pts, Point{People: r.People, EventsPerSec: r.EventsPerSec, P99Millis: p99})
 		}
-		title := fmt.Sprintf("cxstream end to end on %d cores (%s mode): throughput and p99 at %s events/s", env.Cores, mode, thousands(targetLatencyRate))
+		title := fmt.Sprintf("cxstream end to end on %d cores (%s mode): throughput and p99 at %s events/s", env.Cores, env.Mode, thousands(targetLatencyRate))
 		err = WriteChart(f, title, pts, targetEventsPerSec, targetP99Millis)
 		if cerr := f.Close(); err == nil {
 			err = cerr
@@ -165,12 +189,22 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
+	return err
+}
+
+// runsPerSize parses -runs: one count for every size, or one per size.
+func runsPerSize(s string, sizes int) ([]int, error) {
+	n, err := parseInts(s)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	fmt.Fprintf(stderr, "cxbench: wrote %s and %s\n", out, chart)
-	fmt.Fprintln(stdout, lastLine(summarize(results)[0]))
-	return nil
+	switch len(n) {
+	case 1:
+		return slices.Repeat(n, sizes), nil
+	case sizes:
+		return n, nil
+	}
+	return nil, fmt.Errorf("%d counts for %d population sizes: give one, or one per size", len(n), sizes)
 }
 
 // addKnobs registers the population's hazard shares as flags.

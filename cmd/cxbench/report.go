@@ -35,7 +35,8 @@ type environment struct {
 	Settings                  []string // "name: value"
 	Knobs                     []string
 	Sizes                     []int
-	Runs                      int
+	Runs                      []int // per population size
+	Failed                    []string
 	Rates                     []float64
 	LatencyFor, Grace         time.Duration
 	WallClock                 time.Duration
@@ -248,7 +249,10 @@ func writeReport(w io.Writer, env environment, rs []result, chartName string) er
 	}
 
 	p("## Targets\n\n")
-	p("Medians of %d run(s) per population size.\n\n", env.Runs)
+	p("Medians of the runs of each population size (%s).\n\n", runCounts(sums))
+	for _, f := range env.Failed {
+		p("**Failed:** %s. The figures below are the runs before it.\n\n", f)
+	}
 	p("| target | wanted | measured | |\n|---|---|---|---|\n")
 	if len(sums) > 0 {
 		first, last := sums[0], sums[len(sums)-1]
@@ -263,13 +267,13 @@ func writeReport(w io.Writer, env environment, rs []result, chartName string) er
 			verdict(first.Precision == 1 && first.Recall == 1))
 		p("| profiles with a wrong order count / lifetime value | 0 / 0 | %s / %s | %s |\n", num(first.OrdersWrong, 0), num(first.RevenueWrong, 0),
 			verdict(first.OrdersWrong == 0 && first.RevenueWrong == 0))
-		if len(sums) > 1 {
-			drop := 100 * (1 - last.EventsPerSec/first.EventsPerSec)
+		for _, s := range sums[1:] {
+			drop := 100 * (1 - s.EventsPerSec/first.EventsPerSec)
 			change := num(drop, 1) + "% lower"
 			if drop < 0 {
 				change = num(-drop, 1) + "% higher"
 			}
-			p("| throughput at %s people vs %s | within %d%% | %s | %s |\n", thousands(int64(last.People)), thousands(int64(first.People)),
+			p("| throughput at %s people vs %s | within %d%% | %s | %s |\n", thousands(int64(s.People)), thousands(int64(first.People)),
 				targetScalingPercent, change, verdict(drop <= targetScalingPercent))
 		}
 		if last.People < targetScalePeople {
@@ -296,7 +300,7 @@ func writeReport(w io.Writer, env environment, rs []result, chartName string) er
 	}
 	p("- every process on the same cores: Kafka, Redis, ClickHouse, one `cxstream resolver`, one `cxstream sink`, and `cxbench` (the generator and the measuring reader)\n")
 	p("\n## Settings\n\n")
-	p("- population sizes %v, %d run(s) each; rates of the latency steps: %s for %s each, then up to %s for the last events\n",
+	p("- population sizes %v, runs %v; rates of the latency steps: %s for %s each, then up to %s for the last events\n",
 		env.Sizes, env.Runs, rateList(env.Rates), env.LatencyFor, env.Grace)
 	for _, s := range env.Settings {
 		p("- %s\n", s)
@@ -369,6 +373,19 @@ func writeReport(w io.Writer, env environment, rs []result, chartName string) er
 	}
 	_, err := w.Write(b.Bytes())
 	return err
+}
+
+// runCounts lists each size's number of runs: "10,000 people: 3 runs, ...".
+func runCounts(sums []summary) string {
+	var s []string
+	for _, x := range sums {
+		plural := "s"
+		if x.Runs == 1 {
+			plural = ""
+		}
+		s = append(s, fmt.Sprintf("%s people: %d run%s", thousands(int64(x.People)), x.Runs, plural))
+	}
+	return strings.Join(s, ", ")
 }
 
 func rateList(rates []float64) string {

@@ -82,7 +82,7 @@ func TestSummaryAndLastLine(t *testing.T) {
 func TestReportVerdicts(t *testing.T) {
 	rs := []result{sample(10000, 1, 40000, 50, 0.002), sample(1000000, 1, 20000, 150, 0.004)}
 	var b bytes.Buffer
-	if err := writeReport(&b, environment{Runs: 1, Mode: "test"}, rs, "chart.png"); err != nil {
+	if err := writeReport(&b, environment{Runs: []int{1, 1}, Mode: "test"}, rs, "chart.png"); err != nil {
 		t.Fatal(err)
 	}
 	doc := b.String()
@@ -114,7 +114,7 @@ func TestReportVerdicts(t *testing.T) {
 func TestReportScalingFasterAtTheLargerSize(t *testing.T) {
 	rs := []result{sample(10000, 1, 1000, 50, 0.002), sample(100000, 1, 1100, 50, 0.002)}
 	var b bytes.Buffer
-	if err := writeReport(&b, environment{Runs: 1, Mode: "test"}, rs, ""); err != nil {
+	if err := writeReport(&b, environment{Runs: []int{1, 1}, Mode: "test"}, rs, ""); err != nil {
 		t.Fatal(err)
 	}
 	doc := b.String()
@@ -142,5 +142,30 @@ func TestNotRunSaysHowLongTheScalingRunWouldTake(t *testing.T) {
 	}
 	if got := notRun(summary{}); got != "not run" {
 		t.Errorf("notRun with no measurement = %q", got)
+	}
+}
+
+func TestReportThreeSizesAndAFailedRun(t *testing.T) {
+	rs := []result{sample(10000, 1, 3000, 50, 0.002), sample(10000, 2, 3200, 50, 0.002),
+		sample(100000, 1, 2700, 50, 0.002), sample(1000000, 1, 2100, 50, 0.002)}
+	env := environment{Runs: []int{2, 1, 2}, Mode: "test", Failed: []string{"1000000 people, run 2: drain: boom"}}
+	var b bytes.Buffer
+	if err := writeReport(&b, env, rs, ""); err != nil {
+		t.Fatal(err)
+	}
+	doc := b.String()
+	for _, want := range []string{
+		"(10,000 people: 2 runs, 100,000 people: 1 run, 1,000,000 people: 1 run)",
+		"**Failed:** 1000000 people, run 2: drain: boom.",
+		// 3,100 is the 10K median: 2,700 is 12.9% lower, 2,100 is 32.3% lower.
+		"| throughput at 100,000 people vs 10,000 | within 20% | 12.9% lower | met |",
+		"| throughput at 1,000,000 people vs 10,000 | within 20% | 32.3% lower | **missed** |",
+	} {
+		if !strings.Contains(doc, want) {
+			t.Errorf("report lacks %q:\n%s", want, doc)
+		}
+	}
+	if strings.Contains(doc, "not run") {
+		t.Errorf("the 1M size was run, yet the report says not run:\n%s", doc)
 	}
 }

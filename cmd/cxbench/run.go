@@ -36,7 +36,7 @@ var sinkTables = []string{"cx_events", "cx_profile_snapshots", "cx_identity"}
 type options struct {
 	config, cxstream, tenant, workDir string
 	sizes                             []int
-	runs                              int
+	runs                              []int // per population size
 	chunk                             int
 	rates                             []float64 // fixed input rates of the latency steps
 	latencyFor                        time.Duration

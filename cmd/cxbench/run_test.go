@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"math"
+	"slices"
 	"testing"
 	"time"
 
@@ -18,7 +19,7 @@ func TestIntegrationBenchRun(t *testing.T) {
 	gen := synth.Default()
 	o := options{
 		config: "../../docs/cxstream.example.yaml", cxstream: bin, tenant: "benchtest", workDir: dir,
-		runs: 1, chunk: 100, rates: []float64{400}, latencyFor: time.Second, grace: 20 * time.Second,
+		runs: []int{1}, chunk: 100, rates: []float64{400}, latencyFor: time.Second, grace: 20 * time.Second,
 		drainTimeout: 3 * time.Minute, redisDB: 4, database: "cxbench_test", gen: gen,
 		telemetryBase: harness.FreePorts(t, 2), log: harness.TestLog{T: t},
 	}
@@ -73,5 +74,23 @@ func TestIntegrationBenchRun(t *testing.T) {
 	}
 	if len(res.ChildErrors) > 0 {
 		t.Errorf("processes: %v", res.ChildErrors)
+	}
+}
+
+func TestRunsPerSize(t *testing.T) {
+	for _, c := range []struct {
+		in    string
+		sizes int
+		want  []int
+	}{{"3", 3, []int{3, 3, 3}}, {"3,3,1", 3, []int{3, 3, 1}}, {"2", 1, []int{2}}} {
+		got, err := runsPerSize(c.in, c.sizes)
+		if err != nil || !slices.Equal(got, c.want) {
+			t.Errorf("runsPerSize(%q, %d) = %v, %v; want %v", c.in, c.sizes, got, err, c.want)
+		}
+	}
+	for _, bad := range []string{"3,1", "0", "x", "3,3,3,3"} {
+		if _, err := runsPerSize(bad, 3); err == nil {
+			t.Errorf("runsPerSize(%q, 3) accepted", bad)
+		}
 	}
 }
