@@ -86,6 +86,7 @@ var envVars = []struct {
 	{"CXSTREAM_CLICKHOUSE_DATABASE", func(c *Config, v string) { c.ClickHouse.Database = v }},
 	{"CXSTREAM_CLICKHOUSE_USERNAME", func(c *Config, v string) { c.ClickHouse.Username = v }},
 	{"CXSTREAM_CLICKHOUSE_PASSWORD", func(c *Config, v string) { c.ClickHouse.Password = v }},
+	{identity.HashKeyEnv, func(c *Config, v string) { c.Identity.HashKey = v }},
 	{"CXSTREAM_COLLECTOR_ADDR", func(c *Config, v string) { c.Collector.Addr = v }},
 	{"CXSTREAM_API_ADDR", func(c *Config, v string) { c.API.Addr = v }},
 	{"CXSTREAM_TELEMETRY_ADDR", func(c *Config, v string) { c.Telemetry.Addr = v }},

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -19,8 +20,12 @@ import (
 	"github.com/cxstream/cxstream/pipeline/api"
 	"github.com/cxstream/cxstream/pipeline/privacy"
 	"github.com/cxstream/cxstream/pkg/chstore"
+	"github.com/cxstream/cxstream/pkg/event"
+	"github.com/cxstream/cxstream/pkg/identity"
 	"github.com/cxstream/cxstream/pkg/kafkaio"
+	"github.com/cxstream/cxstream/pkg/profile"
 	"github.com/cxstream/cxstream/pkg/redisstore"
+	"github.com/cxstream/cxstream/pkg/redisstore/redisstoretest"
 )
 
 // apiDo sends an API request with a bearer token.
@@ -272,4 +277,153 @@ func tombstones(t *testing.T, cfg pipeline.Config, tenant string) map[string]boo
 		}
 	}
 	return out
+}
+
+// TestIntegrationHashedIdentifiersAtRest runs the pipeline with every
+// identifier type of the test hashed (identity rules, hash: true). Ann and
+// Bob shop through the collector; then:
+//   - the Profile API finds Ann by her raw email and by its hash, and her
+//     profile lists only hashes;
+//   - no ClickHouse row (cx_events.id_values, cx_identity, the snapshot
+//     documents) and no Redis key, field, value or member of the tenant
+//     holds a raw identifier, while the hashes are there;
+//   - forgetting her by her raw email works;
+//   - a rebuild from ClickHouse after Redis lost the tenant finds Bob by
+//     his raw user id again, with his order.
+func TestIntegrationHashedIdentifiersAtRest(t *testing.T) {
+	cfg, suffix := testConfig(t)
+	for _, typ := range []string{"email", "phone", "user_id", "anonymous_id"} {
+		rule := cfg.Identity.Types[typ]
+		rule.Hash = true
+		cfg.Identity.Types[typ] = rule
+	}
+	cfg.Identity.HashKey = "e2e-hash-key-" + suffix + "-0123456789abcdef"
+	policy, err := cfg.Identity.Compile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tenant := cfg.API.Tokens[0].Tenant
+	admin := "e2e-admin-" + suffix + "-0123456789"
+	cfg.API.Tokens = append(cfg.API.Tokens, api.Token{Token: admin, Tenant: tenant, Admin: true})
+	startPipeline(t, cfg)
+	web := "web-" + suffix
+	t0 := time.Now().UTC().Add(-time.Hour).Truncate(time.Second)
+	at := func(d time.Duration) string { return t0.Add(d).Format(time.RFC3339Nano) }
+	anon, email, phone, user := "ann-anon-"+suffix, "ann-"+suffix+"@example.com", "+4915112345678", "ann-u-"+suffix
+	bob := "bob-" + suffix
+	track(t, cfg, web, "/v1/page", map[string]any{"messageId": "h-1", "anonymousId": anon, "name": "Home", "timestamp": at(0)})
+	track(t, cfg, web, "/v1/identify", map[string]any{"messageId": "h-2", "anonymousId": anon, "userId": user,
+		"traits": map[string]any{"email": strings.ToUpper(email[:1]) + email[1:], "phone": phone, "name": "Ann"},
+		"context": map[string]any{"traits": map[string]any{"phone": phone}}, "timestamp": at(time.Minute)})
+	track(t, cfg, web, "/v1/track", map[string]any{"messageId": "h-3", "userId": user, "event": "Order Completed",
+		"properties": map[string]any{"order_id": "A-1", "revenue": 42.5, "currency": "EUR"}, "timestamp": at(2 * time.Minute)})
+	track(t, cfg, web, "/v1/track", map[string]any{"messageId": "h-4", "userId": bob, "event": "Order Completed",
+		"properties": map[string]any{"order_id": "B-1", "revenue": 10.0, "currency": "EUR"}, "timestamp": at(3 * time.Minute)})
+
+	ch, err := clickhouse.Open(&clickhouse.Options{Addr: []string{cfg.ClickHouse.Addr}, Auth: clickhouse.Auth{
+		Database: cfg.ClickHouse.Database, Username: cfg.ClickHouse.Username, Password: cfg.ClickHouse.Password}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ch.Close() })
+	count := func(query string, args ...any) int {
+		t.Helper()
+		var n uint64
+		if err := ch.QueryRow(context.Background(), query, args...).Scan(&n); err != nil {
+			t.Fatalf("%s: %v", query, err)
+		}
+		return int(n)
+	}
+	// Ann's identify links her user id, email and phone to her anonymous
+	// profile: three identifier_linked records.
+	eventually(t, time.Minute, "the 4 events and Ann's links in ClickHouse", func() (bool, string) {
+		n := count(`SELECT uniqExact(event_id) FROM cx_events WHERE tenant = ?`, tenant)
+		m := count(`SELECT count() FROM cx_identity WHERE tenant = ? AND kind = 'identifier_linked'`, tenant)
+		return n == 4 && m >= 3, fmt.Sprintf("%d events, %d links", n, m)
+	})
+	hashOf := func(typ, value string) string {
+		id, err := policy.Canonical(tenant, event.Identifier{Type: typ, Value: value})
+		if err != nil || !strings.HasPrefix(id.Value, identity.HashPrefix) {
+			t.Fatalf("canonical %s:%s = %v, %v", typ, value, id, err)
+		}
+		return id.Value
+	}
+
+	base := "http://" + cfg.API.Addr + "/v1/profiles/"
+	var byRaw, byHash profile.Profile
+	for ref, into := range map[string]*profile.Profile{"email:" + email: &byRaw, "email:" + hashOf("email", email): &byHash} {
+		code, body := apiDo(t, http.MethodGet, apiToken, base+url.PathEscape(ref))
+		if code != http.StatusOK || json.Unmarshal(body, into) != nil {
+			t.Fatalf("GET %s: %d %s", ref, code, body)
+		}
+	}
+	if byRaw.ProfileID == "" || byRaw.ProfileID != byHash.ProfileID {
+		t.Fatalf("raw email finds %q, its hash %q", byRaw.ProfileID, byHash.ProfileID)
+	}
+	if byRaw.Transactional.Orders != 1 || string(byRaw.Traits["name"]) != `"Ann"` {
+		t.Errorf("Ann's profile has %d orders and name %s, want 1 and Ann", byRaw.Transactional.Orders, byRaw.Traits["name"])
+	}
+	if got, want := string(byRaw.Traits["email"]), `"`+hashOf("email", email)+`"`; got != want || byRaw.Demographic.Email != "" {
+		t.Errorf("Ann's email trait %s and demographic email %q; want the hash %s and none", got, byRaw.Demographic.Email, want)
+	}
+	for typ, want := range map[string]string{"email": hashOf("email", email), "phone": hashOf("phone", phone),
+		"user_id": hashOf("user_id", user), "anonymous_id": hashOf("anonymous_id", anon)} {
+		if got := byRaw.Identifiers[typ]; len(got) != 1 || got[0] != want {
+			t.Errorf("profile identifiers[%s] = %v, want [%s]", typ, got, want)
+		}
+	}
+
+	raws := []string{anon, email, phone, user, bob}
+	for _, raw := range raws {
+		n := count(`SELECT count() FROM cx_events WHERE tenant = ? AND (has(id_values, ?) OR positionCaseInsensitive(traits, ?) > 0
+			OR positionCaseInsensitive(properties, ?) > 0 OR positionCaseInsensitive(context, ?) > 0)`, tenant, raw, raw, raw, raw) +
+			count(`SELECT count() FROM cx_identity WHERE tenant = ? AND positionCaseInsensitive(identifier, ?) > 0`, tenant, raw) +
+			count(`SELECT count() FROM cx_profile_snapshots WHERE tenant = ? AND (positionCaseInsensitive(profile, ?) > 0
+			OR positionCaseInsensitive(email, ?) > 0)`, tenant, raw, raw)
+		if n != 0 {
+			t.Errorf("%d ClickHouse rows hold the raw identifier %q", n, raw)
+		}
+	}
+	if n := count(`SELECT count() FROM cx_events WHERE tenant = ? AND has(id_values, ?)`, tenant, hashOf("email", email)); n == 0 {
+		t.Error("no cx_events row holds Ann's hashed email: the check above proves nothing")
+	}
+	rs, err := pipeline.OpenRedis(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rs.Close()
+	if m := redisstoretest.Mentions(t, rs, tenant, raws); len(m) > 0 {
+		t.Errorf("raw identifiers in Redis: %v", m)
+	}
+	if m := redisstoretest.Mentions(t, rs, tenant, []string{hashOf("email", email)}); len(m) == 0 {
+		t.Error("Ann's hashed email is nowhere in Redis: the check above proves nothing")
+	}
+
+	code, body := apiDo(t, http.MethodDelete, admin, base+"email:"+email)
+	if code != http.StatusOK {
+		t.Fatalf("DELETE by raw email: %d %s", code, body)
+	}
+	if code, body := apiDo(t, http.MethodGet, apiToken, base+"phone:"+url.PathEscape(phone)); code != http.StatusNotFound {
+		t.Errorf("Ann by raw phone after forget: %d %s, want 404", code, body)
+	}
+
+	chs, err := chstore.Open(context.Background(), cfg.ClickHouse)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer chs.Close()
+	if _, err := rs.DeleteTenant(context.Background(), tenant); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pipeline.RebuildInPlace(context.Background(), rs, chs, tenant, slog.New(slog.DiscardHandler)); err != nil {
+		t.Fatal(err)
+	}
+	code, body = apiDo(t, http.MethodGet, apiToken, base+"user_id:"+bob)
+	var b profile.Profile
+	if code != http.StatusOK || json.Unmarshal(body, &b) != nil || b.Transactional.Orders != 1 {
+		t.Errorf("Bob by raw user id after the rebuild: %d %s, want his profile with 1 order", code, body)
+	}
+	if _, _, err := rs.Resolve(context.Background(), tenant, "email:"+email); !errors.Is(err, redisstore.ErrNotFound) {
+		t.Errorf("Ann's email resolves after the rebuild: %v", err)
+	}
 }

@@ -412,16 +412,16 @@ func replay(ctx context.Context, store *redisstore.Store, ch *chstore.Store, cut
 
 // renormalize normalises the event's identifiers under the current rules,
 // as the resolver does before resolving (the log holds them normalised
-// under the rules of their time), and drops repeats.
+// under the rules of their time), and drops repeats. Values of hashed types
+// that the log holds hashed stay as they are (Policy.Canonical).
 func renormalize(e *event.Event, p *identity.Policy) error {
 	seen := make(map[event.Identifier]bool, len(e.Identifiers))
 	ids := e.Identifiers[:0]
 	for _, id := range e.Identifiers {
-		v, err := p.Normalize(id.Type, id.Value)
+		id, err := p.Canonical(e.Tenant, id)
 		if err != nil {
 			return fmt.Errorf("identifier %s: %w", id, err)
 		}
-		id.Value = v
 		if !seen[id] {
 			seen[id] = true
 			ids = append(ids, id)

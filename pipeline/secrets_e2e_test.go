@@ -37,14 +37,20 @@ func (l *lockedBuffer) String() string {
 // TestIntegrationSecretsNeverLogged runs every stage at debug level and
 // uses the write key, the API tokens, and near misses of each (a wrong
 // key, a token with one character more, a key sent in the body), through
-// accepted, refused and failing requests. No secret may appear in the log.
+// accepted, refused and failing requests, with user ids hashed at rest
+// under a key. No secret may appear in the log.
 func TestIntegrationSecretsNeverLogged(t *testing.T) {
 	cfg, suffix := testConfig(t)
 	tenant := cfg.API.Tokens[0].Tenant
 	admin := "e2e-admin-secret-" + suffix + "-0123456789"
 	cfg.API.Tokens = append(cfg.API.Tokens, api.Token{Token: admin, Tenant: tenant, Admin: true})
 	key := "web-" + suffix
-	secrets := []string{key, key + "x", apiToken, apiToken + "x", admin}
+	// user_id is stored hashed: the key of the hashing is a secret too.
+	rule := cfg.Identity.Types["user_id"]
+	rule.Hash = true
+	cfg.Identity.Types["user_id"] = rule
+	cfg.Identity.HashKey = "e2e-hash-key-secret-" + suffix + "-0123456789"
+	secrets := []string{key, key + "x", apiToken, apiToken + "x", admin, cfg.Identity.HashKey}
 
 	var logs lockedBuffer
 	log := slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))

@@ -356,6 +356,11 @@ export CXSTREAM_REDIS_ADDR=$HOST:$REDIS_PORT
 export CXSTREAM_CLICKHOUSE_ADDR=$HOST:$CH_TCP_PORT
 export CXSTREAM_CLICKHOUSE_HTTP_ADDR=$HOST:$CH_HTTP_PORT
 EOF
+  # The Kafka jars, for the test that runs a TLS+SASL broker of its own
+  # (pkg/kafkaio TestIntegrationTLSAndSASL).
+  if [[ -f $KAFKA_HOME/libs/.complete ]]; then
+    echo "export CXSTREAM_KAFKA_HOME=$KAFKA_HOME"
+  fi
 }
 
 # One line per service; returns non-zero if any is down. Works in both modes

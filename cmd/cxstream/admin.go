@@ -147,3 +147,24 @@ func unmerge(ctx context.Context, cfg pipeline.Config, tenant, ref, identifier s
 	}
 	return err
 }
+
+// printIdentifier prints ref as the pipeline stores it: normalised under the
+// identity rules and, for a type with hash: true, its keyed hash. Analysts
+// query ClickHouse (id_values, cx_identity, cx_aliases) with it. It needs no
+// service, only the configuration and, for hashed types, the key.
+func printIdentifier(cfg pipeline.Config, tenant, ref string, stdout io.Writer) error {
+	id, ok := event.ParseIdentifier(ref)
+	if !ok {
+		return fmt.Errorf("identifier %q: want type:value, e.g. email:jane@example.com", ref)
+	}
+	policy, err := cfg.Identity.Compile()
+	if err != nil {
+		return err
+	}
+	id, err = policy.Canonical(tenant, id)
+	if err != nil {
+		return fmt.Errorf("identifier %q: %v", ref, err)
+	}
+	_, err = fmt.Fprintln(stdout, id.String())
+	return err
+}

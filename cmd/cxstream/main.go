@@ -18,6 +18,7 @@
 //	                                  take an identifier out of a profile
 //	cxstream forget -tenant T [-wait D] REF  erase a person everywhere, suppress their identifiers
 //	cxstream export -tenant T REF     print all data held on a person
+//	cxstream identifier -tenant T TYPE:VALUE  print an identifier as stored (normalised, hashed if its type is)
 //
 // Common flags: -config FILE (or CXSTREAM_CONFIG), -tenant for admin verbs.
 package main
@@ -62,6 +63,8 @@ commands:
               identifiers so no event brings them back: cxstream forget -tenant T [-wait 2m] REF
   export      print all data held on a person (profile, consent, events, identity history) as JSON:
               cxstream export -tenant T REF
+  identifier  print an identifier as it is stored (normalised; hashed if its type is, see docs/privacy.md),
+              for queries of ClickHouse: cxstream identifier -tenant T TYPE:VALUE
   rebuild     rebuild a tenant's graph from the ClickHouse log (stop resolvers first): cxstream rebuild -tenant T [-check]
 
 flags (every command):
@@ -136,6 +139,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return forget(ctx, cfg, *tenant, fs.Arg(0), *wait, stdout)
 		}
 		return export(ctx, cfg, *tenant, fs.Arg(0), stdout)
+	case "identifier":
+		if *tenant == "" || fs.NArg() != 1 {
+			return errors.New("usage: cxstream identifier -tenant TENANT TYPE:VALUE (e.g. email:Jane@Example.com)")
+		}
+		return printIdentifier(cfg, *tenant, fs.Arg(0), stdout)
 	case "rebuild":
 		return rebuild(ctx, cfg, *tenant, *check, fs.Args(), stdout, log)
 	case "stats":

@@ -42,7 +42,7 @@ func clearEnv(t *testing.T) {
 }
 
 func TestHelpListsEveryCommand(t *testing.T) {
-	commands := []string{"run", "collector", "resolver", "sink", "api", "migrate", "import", "mappings", "profile", "timeline", "stats", "triggers", "unmerge", "forget", "export", "rebuild"}
+	commands := []string{"run", "collector", "resolver", "sink", "api", "migrate", "import", "mappings", "profile", "timeline", "stats", "triggers", "unmerge", "forget", "export", "identifier", "rebuild"}
 	for _, args := range [][]string{nil, {"help"}, {"-h"}, {"--help"}} {
 		t.Run(strings.Join(append([]string{"cxstream"}, args...), " "), func(t *testing.T) {
 			var stdout, stderr bytes.Buffer
@@ -168,5 +168,42 @@ func TestConfigFromEnvironment(t *testing.T) {
 				t.Errorf("run %v: error %v, want one containing %q", tt.args, err, tt.wantErr)
 			}
 		})
+	}
+}
+
+func TestIdentifierPrintsTheStoredForm(t *testing.T) {
+	clearEnv(t)
+	hashing := validConfig + `
+identity:
+  types:
+    email: {priority: 90, limit: 5, hash: true}
+`
+	out := func(cfg, ref string) (string, error) {
+		var stdout, stderr bytes.Buffer
+		err := run(context.Background(), []string{"identifier", "-config", writeConfig(t, cfg), "-tenant", "acme", ref}, &stdout, &stderr)
+		return strings.TrimSpace(stdout.String()), err
+	}
+	if got, err := out(validConfig, "email: Jane@Example.COM "); err != nil || got != "email:jane@example.com" {
+		t.Errorf("without hashing: %q, %v; want email:jane@example.com", got, err)
+	}
+	if _, err := out(hashing, "email:jane@example.com"); err == nil || !strings.Contains(err.Error(), "CXSTREAM_IDENTITY_HASH_KEY") {
+		t.Errorf("hashing without a key: err = %v, want one naming CXSTREAM_IDENTITY_HASH_KEY", err)
+	}
+	t.Setenv("CXSTREAM_IDENTITY_HASH_KEY", "cli-test-key-0123456789abcdef0123")
+	a, err := out(hashing, "email: Jane@Example.COM ")
+	if err != nil || !strings.HasPrefix(a, "email:hmac-sha256:") {
+		t.Fatalf("with hashing: %q, %v; want email:hmac-sha256:...", a, err)
+	}
+	if b, _ := out(hashing, "email:jane@example.com"); b != a {
+		t.Errorf("one email printed as %q and %q", a, b)
+	}
+	if b, _ := out(hashing, a); b != a {
+		t.Errorf("a stored form given back printed as %q, want it unchanged", b)
+	}
+	if u, _ := out(hashing, "user_id:u-1"); u != "user_id:u-1" {
+		t.Errorf("user_id is not hashed, yet printed %q", u)
+	}
+	if _, err := out(hashing, "no-colon"); err == nil {
+		t.Error("a reference without type: was accepted")
 	}
 }

@@ -270,6 +270,12 @@ func (r *Resolver) decode(msg kafka.Message) (*event.Event, redisstore.Item, err
 	if len(errs) > 0 {
 		return e, redisstore.Item{}, errs
 	}
+	// Identifier types stored hashed (identity rules, hash: true) are
+	// hashed here, before anything is stored or published: the graph, the
+	// timeline and everything downstream hold the hashes only, in the
+	// identifiers and wherever the traits, properties or context repeat
+	// them.
+	r.policy.PseudonymizeEvent(e)
 	item, ok := redisstore.NewItem(msg.Topic+"/"+strconv.Itoa(msg.Partition), msg.Offset, e, r.policy, r.model)
 	if n := len(e.Identifiers) - len(item.Identifiers); ok && n > 0 {
 		r.m.blocked.Add(float64(n))

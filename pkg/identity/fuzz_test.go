@@ -1,6 +1,8 @@
 package identity
 
 import (
+	"bytes"
+	"encoding/json"
 	"slices"
 	"testing"
 
@@ -59,5 +61,61 @@ func FuzzPolicyNormalizeBlocked(f *testing.F) {
 		if len(usable)+len(dropped) != len(list) || slices.Contains(dropped, id) != blocked {
 			t.Fatalf("Usable(%v) = %v, %v; %v blocked: %v", list, usable, dropped, id, blocked)
 		}
+	})
+}
+
+// FuzzPseudonymizeEvent: whatever JSON the context holds, the event's
+// pseudonymisation never panics, leaves valid JSON, and leaves no string in
+// it that normalises to the event's hashed email.
+func FuzzPseudonymizeEvent(f *testing.F) {
+	for _, s := range []string{
+		`{}`, `{"traits":{"email":"Jane@Example.com"}}`, `[" jane@example.com ",1e400,{"a":[null,true,"x"]}]`,
+		`"jane@example.com"`, `{"n":12345678901234567890123,"s":"\u00e9\ud83d\ude00"}`, `{"a":{"b":{"c":["JANE@EXAMPLE.COM"]}}}`,
+	} {
+		f.Add(s)
+	}
+	r := DefaultRules()
+	rule := r.Types[event.IDEmail]
+	rule.Hash = true
+	r.Types[event.IDEmail] = rule
+	r.HashKey = "fuzz-key-0123456789abcdef0123456789"
+	p := MustCompile(r)
+	f.Fuzz(func(t *testing.T, ctx string) {
+		if !json.Valid([]byte(ctx)) {
+			return
+		}
+		e := &event.Event{Tenant: "t", Identifiers: []event.Identifier{{Type: event.IDEmail, Value: "jane@example.com"}},
+			Context: json.RawMessage(ctx)}
+		p.PseudonymizeEvent(e)
+		if !IsHashed(e.Identifiers[0].Value) {
+			t.Fatalf("identifier not hashed: %v", e.Identifiers[0])
+		}
+		if !json.Valid(e.Context) {
+			t.Fatalf("context %q became invalid JSON %q", ctx, e.Context)
+		}
+		dec := json.NewDecoder(bytes.NewReader(e.Context))
+		dec.UseNumber()
+		var v any
+		if err := dec.Decode(&v); err != nil {
+			t.Fatal(err)
+		}
+		var walk func(any)
+		walk = func(v any) {
+			switch x := v.(type) {
+			case string:
+				if n, err := p.Normalize(event.IDEmail, x); err == nil && n == "jane@example.com" {
+					t.Fatalf("context %q keeps the raw email in %q", ctx, e.Context)
+				}
+			case []any:
+				for _, y := range x {
+					walk(y)
+				}
+			case map[string]any:
+				for _, y := range x {
+					walk(y)
+				}
+			}
+		}
+		walk(v)
 	})
 }

@@ -16,6 +16,7 @@ type Policy struct {
 	types    map[string]compiledType
 	blocked  map[string]bool // lower-cased, every type
 	patterns []*regexp.Regexp
+	hashKey  []byte // set when a type is hashed (hash.go)
 }
 
 type compiledType struct {
@@ -23,6 +24,7 @@ type compiledType struct {
 	norm            string
 	blocked         map[string]bool
 	patterns        []*regexp.Regexp
+	hash            bool
 }
 
 // MustCompile compiles rules known to be valid, such as DefaultRules.
@@ -50,7 +52,13 @@ func (p *Policy) Normalize(typ, value string) (string, error) {
 
 // Blocked reports whether a normalised identifier is a blocked value that
 // identifies nobody (global or per-type, exact or pattern).
+//
+// A hashed value of a hashed type is never blocked: values are hashed only
+// when they are not.
 func (p *Policy) Blocked(id event.Identifier) bool {
+	if p.hashKey != nil && IsHashed(id.Value) && p.types[id.Type].hash {
+		return false
+	}
 	if p.blocked[strings.ToLower(id.Value)] {
 		return true
 	}

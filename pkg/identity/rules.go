@@ -46,6 +46,11 @@ type TypeRule struct {
 	// BlockedPatterns are regular expressions (RE2, matched against the
 	// whole normalised value) of values that identify nobody.
 	BlockedPatterns []string `yaml:"blocked_patterns" json:"blocked_patterns,omitempty"`
+	// Hash stores values of this type as keyed hashes (HMAC-SHA-256 under
+	// Rules.HashKey) instead of the values, everywhere after the resolver:
+	// see Policy.Canonical and docs/privacy.md. It is fixed for the life of
+	// a deployment's data.
+	Hash bool `yaml:"hash" json:"hash,omitempty"`
 }
 
 // Rules are the identity rules of a deployment.
@@ -64,6 +69,10 @@ type Rules struct {
 	// expressions matched against the whole value.
 	Blocked         []string `yaml:"blocked" json:"blocked"`
 	BlockedPatterns []string `yaml:"blocked_patterns" json:"blocked_patterns"`
+	// HashKey is the secret of the types with Hash, at least MinHashKeyLen
+	// bytes. It is never read from a file nor written anywhere: the
+	// configuration takes it from CXSTREAM_IDENTITY_HASH_KEY.
+	HashKey string `yaml:"-" json:"-"`
 }
 
 // DefaultBlocked are the values no real identifier has: what broken SDKs,
@@ -157,7 +166,13 @@ func (r Rules) Compile() (*Policy, error) {
 		if rule.Unique && rule.Limit > 1 {
 			errs = append(errs, fmt.Errorf("%s: unique means limit 1, but limit is %d", field, rule.Limit))
 		}
-		ct := compiledType{priority: rule.Priority, limit: rule.Limit, norm: rule.Normalize, blocked: map[string]bool{}}
+		ct := compiledType{priority: rule.Priority, limit: rule.Limit, norm: rule.Normalize, blocked: map[string]bool{}, hash: rule.Hash}
+		if rule.Hash && len(r.HashKey) < MinHashKeyLen {
+			errs = append(errs, fmt.Errorf("%s.hash: needs a key of at least %d bytes in %s (it has %d)", field, MinHashKeyLen, HashKeyEnv, len(r.HashKey)))
+		}
+		if rule.Hash {
+			p.hashKey = []byte(r.HashKey)
+		}
 		if rule.Unique {
 			ct.limit = 1
 		}

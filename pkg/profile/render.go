@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cxstream/cxstream/pkg/identity"
 	"github.com/cxstream/cxstream/pkg/sentiment"
 )
 
@@ -384,8 +385,16 @@ func (m *Model) demographic(r renderer) {
 		d.Name = strings.TrimSpace(strings.Join([]string{firstOf(text("first_name"), text("firstName")),
 			firstOf(text("last_name"), text("lastName"))}, " "))
 	}
-	d.Email = firstOf(text("email"), firstOfList(p.Identifiers["email"]))
-	d.Phone = firstOf(text("phone"), firstOfList(p.Identifiers["phone"]))
+	// A trait the resolver hashed (it repeated a hashed identifier) is no
+	// contact detail.
+	plain := func(k string) string {
+		if v := text(k); !identity.IsHashed(v) {
+			return v
+		}
+		return ""
+	}
+	d.Email = firstOf(plain("email"), firstOfList(p.Identifiers["email"]))
+	d.Phone = firstOf(plain("phone"), firstOfList(p.Identifiers["phone"]))
 	// Context values only where no trait gives one, so that the provenance
 	// recorded is that of the value shown.
 	var addr struct{ Country, City string }
@@ -516,9 +525,13 @@ func firstOf(vs ...string) string {
 	return ""
 }
 
+// firstOfList returns the first value of an identifier list that is not
+// stored hashed (a hash is no way to reach anyone).
 func firstOfList(vs []string) string {
-	if len(vs) == 0 {
-		return ""
+	for _, v := range vs {
+		if !identity.IsHashed(v) {
+			return v
+		}
 	}
-	return vs[0]
+	return ""
 }

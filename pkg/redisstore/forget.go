@@ -125,11 +125,10 @@ func (s *Store) Forgotten(ctx context.Context, tenant, ref string) (*Erasure, bo
 	p := prefix(tenant)
 	pid := ref
 	if id, ok := event.ParseIdentifier(ref); ok {
-		v, err := s.policy.Normalize(id.Type, id.Value)
+		id, err := s.policy.Canonical(tenant, id)
 		if err != nil {
 			return nil, false, fmt.Errorf("%w: %s %v", ErrBadRef, id.Type, err)
 		}
-		id.Value = v
 		pid, err = s.rdb.HGet(ctx, p+"sup", SuppressionHash(id.String())).Result()
 		if errors.Is(err, redis.Nil) {
 			return nil, false, nil

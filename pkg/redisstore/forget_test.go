@@ -18,66 +18,6 @@ import (
 	"github.com/cxstream/cxstream/pkg/redisstore/redisstoretest"
 )
 
-// mentions returns the keys of tenant whose name, fields, values or
-// members contain one of needles, but for the record of the erasure itself
-// (the "sup" and "gone" hashes name the forgotten profile id by design).
-func mentions(t *testing.T, s *redisstore.Store, tenant string, needles []string) []string {
-	t.Helper()
-	ctx := context.Background()
-	rdb := s.Client()
-	var out []string
-	check := func(key string, texts ...string) {
-		for _, text := range texts {
-			for _, n := range needles {
-				if strings.Contains(text, n) {
-					out = append(out, fmt.Sprintf("%s holds %q", key, n))
-					return
-				}
-			}
-		}
-	}
-	iter := rdb.Scan(ctx, 0, "cx:{"+tenant+"}:*", 1000).Iterator()
-	for iter.Next(ctx) {
-		key := iter.Val()
-		if strings.HasSuffix(key, ":sup") || strings.HasSuffix(key, ":gone") {
-			continue
-		}
-		check(key, key)
-		typ, err := rdb.Type(ctx, key).Result()
-		if err != nil {
-			t.Fatal(err)
-		}
-		switch typ {
-		case "hash":
-			m, err := rdb.HGetAll(ctx, key).Result()
-			if err != nil {
-				t.Fatal(err)
-			}
-			for f, v := range m {
-				check(key, f, v)
-			}
-		case "zset":
-			ms, err := rdb.ZRange(ctx, key, 0, -1).Result()
-			if err != nil {
-				t.Fatal(err)
-			}
-			check(key, ms...)
-		case "string":
-			v, err := rdb.Get(ctx, key).Result()
-			if err != nil {
-				t.Fatal(err)
-			}
-			check(key, v)
-		default:
-			t.Fatalf("key %s of type %s: the test does not know how to read it", key, typ)
-		}
-	}
-	if err := iter.Err(); err != nil {
-		t.Fatal(err)
-	}
-	return out
-}
-
 // withoutPerson is the reference of erasure: the events as if the person
 // with identifiers gone had never been seen. An event whose strongest
 // usable identifier is theirs is about them and goes; any other event
@@ -147,7 +87,7 @@ func TestIntegrationForgetMatchesReference(t *testing.T) {
 			t.Fatalf("%s: erasure %+v, want profile %s with identifiers %v", what, er, pid, ids)
 		}
 		check(t, s, tenant, expect(policy, withoutPerson(policy, events[:half], ids)), what)
-		if m := mentions(t, s, tenant, append(append([]string{pid}, er.MergedFrom...), ids...)); len(m) > 0 {
+		if m := redisstoretest.Mentions(t, s, tenant, append(append([]string{pid}, er.MergedFrom...), ids...)); len(m) > 0 {
 			t.Fatalf("%s: the person is still in Redis: %v", what, m)
 		}
 		for _, id := range append([]string{pid}, ids...) {
@@ -180,7 +120,7 @@ func TestIntegrationForgetMatchesReference(t *testing.T) {
 			}
 		}
 		check(t, s, tenant, expect(policy, withoutPerson(policy, events, ids)), what+", then a replay and more events")
-		if m := mentions(t, s, tenant, ids); len(m) > 0 {
+		if m := redisstoretest.Mentions(t, s, tenant, ids); len(m) > 0 {
 			t.Fatalf("%s, then more events: a forgotten identifier is back in Redis: %v", what, m)
 		}
 	}
@@ -238,7 +178,7 @@ func TestIntegrationForgetRedeliveryIsSuppressed(t *testing.T) {
 			t.Errorf("a redelivered record names the forgotten person: %+v", r)
 		}
 	}
-	if m := mentions(t, s, tenant, []string{"ann@example.com", "anon-a"}); len(m) > 0 {
+	if m := redisstoretest.Mentions(t, s, tenant, []string{"ann@example.com", "anon-a"}); len(m) > 0 {
 		t.Errorf("the person is still in Redis: %v", m)
 	}
 }

@@ -1,6 +1,8 @@
 package redisstore
 
 import (
+	"slices"
+
 	"github.com/cxstream/cxstream/pkg/event"
 	"github.com/cxstream/cxstream/pkg/identity"
 	"github.com/cxstream/cxstream/pkg/profile"
@@ -10,8 +12,17 @@ import (
 // its usable identifiers strongest first under the policy (blocked values
 // left out) and its profile updates under the model. ok is false when every
 // identifier is blocked: such an event can join nobody.
+//
+// When the policy hashes identifier types, the item holds the hashes of
+// their values (Policy.Pseudonymize); e is not changed. The resolver
+// pseudonymises the event it publishes itself.
 func NewItem(source string, offset int64, e *event.Event, policy *identity.Policy, model *profile.Model) (it Item, ok bool) {
-	ids, _ := policy.Usable(e.Identifiers)
+	all := e.Identifiers
+	if policy.HashesAny() {
+		all = slices.Clone(all)
+		policy.Pseudonymize(e.Tenant, all)
+	}
+	ids, _ := policy.Usable(all)
 	if len(ids) == 0 {
 		return Item{}, false
 	}

@@ -144,14 +144,14 @@ func (s *Store) Profile(ctx context.Context, tenant, id string) (string, profile
 
 // Lookup returns the profile an identifier belongs to. The identifier is
 // normalised first under the policy, so "Jane@Example.com " finds
-// email:jane@example.com. An identifier that every event had dropped (a
-// rule kept it out of every profile) is not found.
+// email:jane@example.com, and hashed if its type is stored hashed (an
+// already hashed value is looked up as it is). An identifier that every
+// event had dropped (a rule kept it out of every profile) is not found.
 func (s *Store) Lookup(ctx context.Context, tenant string, id event.Identifier) (string, profile.State, error) {
-	v, err := s.policy.Normalize(id.Type, id.Value)
+	id, err := s.policy.Canonical(tenant, id)
 	if err != nil {
 		return "", nil, fmt.Errorf("%w: %s %v", ErrBadRef, id.Type, err)
 	}
-	id.Value = v
 	pid, err := s.rdb.HGet(ctx, prefix(tenant)+"idx", id.String()).Result()
 	if errors.Is(err, redis.Nil) {
 		return "", nil, ErrNotFound

@@ -46,11 +46,10 @@ type Split struct {
 // profileID, if not empty, is the profile (or an alias of it) the
 // identifier must belong to. The caller publishes the records and profiles.
 func (s *Store) Unmerge(ctx context.Context, tenant, profileID string, id event.Identifier, at time.Time) (*Split, error) {
-	v, err := s.policy.Normalize(id.Type, id.Value)
+	id, err := s.policy.Canonical(tenant, id)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s %v", ErrBadRef, id.Type, err)
 	}
-	id.Value = v
 	op, err := json.Marshal(map[string]any{
 		"id": id.String(), "p": profileID, "e": "unmerge-" + uuid.NewString(), "t": at.UnixMilli(),
 	})

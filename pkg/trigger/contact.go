@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/cxstream/cxstream/pkg/event"
+	"github.com/cxstream/cxstream/pkg/identity"
 	"github.com/cxstream/cxstream/pkg/profile"
 )
 
@@ -31,11 +32,17 @@ func ContactOf(p *profile.Profile) Contact {
 	}
 	d := p.Demographic
 	c := Contact{Name: d.Name, Email: d.Email, Phone: d.Phone, Locale: d.Locale}
-	if ids := p.Identifiers[event.IDUserID]; len(ids) > 0 {
+	// Values stored hashed (identity rules, hash: true) are left out: a
+	// hash reaches no one.
+	if ids := p.Identifiers[event.IDUserID]; len(ids) > 0 && !identity.IsHashed(ids[0]) {
 		c.UserID = ids[0] // user_id is unique under the identity rules
 	}
 	for typ, values := range p.Identifiers {
-		if !social(typ) || len(values) == 0 {
+		if !social(typ) {
+			continue
+		}
+		values = slices.DeleteFunc(slices.Clone(values), identity.IsHashed)
+		if len(values) == 0 {
 			continue
 		}
 		if c.Social == nil {

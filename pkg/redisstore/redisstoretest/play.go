@@ -16,6 +16,10 @@ import (
 // variant (taken modulo 3): the defaults; one email and one device per
 // profile; a cap of 4 identifiers per profile.
 func RulesVariant(variant int) *identity.Policy {
+	return identity.MustCompile(rulesVariant(variant))
+}
+
+func rulesVariant(variant int) identity.Rules {
 	r := identity.DefaultRules()
 	switch variant % 3 {
 	case 1:
@@ -24,6 +28,22 @@ func RulesVariant(variant int) *identity.Policy {
 	case 2:
 		r.MaxIdentifiers = 4
 	}
+	return r
+}
+
+// HashKey is the identifier hashing key of HashingVariant.
+const HashKey = "redisstoretest-key-0123456789abcdef"
+
+// HashingVariant is RulesVariant with every type it names stored hashed
+// (user_id, email, phone, device_id, anonymous_id and the rest) under
+// HashKey.
+func HashingVariant(variant int) *identity.Policy {
+	r := rulesVariant(variant)
+	for typ, rule := range r.Types {
+		rule.Hash = true
+		r.Types[typ] = rule
+	}
+	r.HashKey = HashKey
 	return identity.MustCompile(r)
 }
 

@@ -7,6 +7,8 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/cxstream/cxstream/pkg/identity"
@@ -47,4 +49,64 @@ func DeleteTenant(t testing.TB, s *redisstore.Store, tenant string) {
 	if _, err := s.DeleteTenant(context.Background(), tenant); err != nil {
 		t.Errorf("delete test tenant: %v", err)
 	}
+}
+
+// Mentions returns the keys of tenant whose name, fields, values or
+// members contain one of needles, but for the record of the erasure itself
+// (the "sup" and "gone" hashes name the forgotten profile id by design).
+func Mentions(t testing.TB, s *redisstore.Store, tenant string, needles []string) []string {
+	t.Helper()
+	ctx := context.Background()
+	rdb := s.Client()
+	var out []string
+	check := func(key string, texts ...string) {
+		for _, text := range texts {
+			for _, n := range needles {
+				if strings.Contains(text, n) {
+					out = append(out, fmt.Sprintf("%s holds %q", key, n))
+					return
+				}
+			}
+		}
+	}
+	iter := rdb.Scan(ctx, 0, "cx:{"+tenant+"}:*", 1000).Iterator()
+	for iter.Next(ctx) {
+		key := iter.Val()
+		if strings.HasSuffix(key, ":sup") || strings.HasSuffix(key, ":gone") {
+			continue
+		}
+		check(key, key)
+		typ, err := rdb.Type(ctx, key).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		switch typ {
+		case "hash":
+			m, err := rdb.HGetAll(ctx, key).Result()
+			if err != nil {
+				t.Fatal(err)
+			}
+			for f, v := range m {
+				check(key, f, v)
+			}
+		case "zset":
+			ms, err := rdb.ZRange(ctx, key, 0, -1).Result()
+			if err != nil {
+				t.Fatal(err)
+			}
+			check(key, ms...)
+		case "string":
+			v, err := rdb.Get(ctx, key).Result()
+			if err != nil {
+				t.Fatal(err)
+			}
+			check(key, v)
+		default:
+			t.Fatalf("key %s of type %s: the test does not know how to read it", key, typ)
+		}
+	}
+	if err := iter.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return out
 }

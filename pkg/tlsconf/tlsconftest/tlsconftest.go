@@ -21,7 +21,10 @@ import (
 type Files struct {
 	CA         string // the CA certificate
 	ServerCert string // a certificate for 127.0.0.1 and localhost, signed by the CA
-	ServerKey  string
+	ServerKey  string // SEC 1 ("EC PRIVATE KEY")
+	// ServerKeyPKCS8 is the same key as PKCS #8 ("PRIVATE KEY"), the form
+	// Java servers (Kafka's PEM key store) read.
+	ServerKeyPKCS8 string
 }
 
 // New writes a CA and a server certificate into a temporary directory of t.
@@ -57,6 +60,12 @@ func New(t testing.TB) Files {
 		t.Fatal(err)
 	}
 	write(t, f.ServerKey, "EC PRIVATE KEY", kder)
+	p8, err := x509.MarshalPKCS8PrivateKey(srvKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.ServerKeyPKCS8 = filepath.Join(dir, "server-key-pkcs8.pem")
+	write(t, f.ServerKeyPKCS8, "PRIVATE KEY", p8)
 	return f
 }
 
