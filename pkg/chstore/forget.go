@@ -26,7 +26,25 @@ type Erased struct {
 	// merged into it, and every id cx_aliases forwards to it.
 	ProfileIDs []string       `json:"profile_ids"`
 	Rows       map[string]int `json:"rows"`
+	// EventsScrubbed counts other profiles' cx_events rows that carried
+	// one of the person's identifiers (a rule had kept it out of that
+	// profile, as a shared device's second email) and lose it.
+	EventsScrubbed int `json:"events_scrubbed"`
 }
+
+// idHash is the suppression hash of the identifier t:v of an event's
+// id_types and id_values, as redisstore.SuppressionHash computes it.
+const idHash = "lower(hex(SHA1(concat('cxstream-suppress/', t, ':', v))))"
+
+// scrubWhere selects other profiles' events that carry one of the
+// identifiers whose hashes are the third argument; scrubSet removes those
+// identifiers from both arrays (ClickHouse evaluates every assignment of an
+// UPDATE on the row as it was, so the arrays stay parallel).
+const (
+	scrubWhere = "tenant = ? AND profile_id NOT IN ? AND arrayExists((t, v) -> has(?, " + idHash + "), id_types, id_values)"
+	scrubSet   = "id_types = arrayFilter((t, v) -> NOT has(?, " + idHash + "), id_types, id_values), " +
+		"id_values = arrayFilter((v, t) -> NOT has(?, " + idHash + "), id_values, id_types)"
+)
 
 // eraseSteps are the deletions of Erase: the table and the condition after
 // "tenant = ? AND". Each condition takes the profile ids ($p) and the
@@ -47,8 +65,10 @@ var eraseSteps = []struct {
 // id cx_aliases forwards to them, in cx_events, cx_identity (also the
 // records of other profiles that name one of them, or an identifier whose
 // suppression hash is in hashes), cx_profile_snapshots (but for tombstones)
-// and cx_aliases. It counts the rows first and then submits one ALTER TABLE
-// ... DELETE per table; ClickHouse applies them in the background
+// and cx_aliases. Other profiles' events that carry one of the hashed
+// identifiers keep their rows without it. It counts the rows first and then
+// submits one ALTER TABLE ... DELETE per table (and one UPDATE of
+// cx_events); ClickHouse applies them in the background
 // (Mutating says when they are done). Rows inserted after the call are not
 // deleted: call it once nothing more of the person can arrive.
 func (s *Store) Erase(ctx context.Context, tenant string, profileIDs, hashes []string) (Erased, error) {
@@ -93,6 +113,15 @@ func (s *Store) Erase(ctx context.Context, tenant string, profileIDs, hashes []s
 		}
 		if err := s.conn.Exec(ctx, "ALTER TABLE "+st.table+" DELETE WHERE tenant = ? AND "+st.where, args...); err != nil {
 			return out, fmt.Errorf("erase rows of %s: %w", st.table, err)
+		}
+	}
+	var n uint64
+	if err := s.conn.QueryRow(ctx, "SELECT count() FROM cx_events WHERE "+scrubWhere, tenant, p, hashes).Scan(&n); err != nil {
+		return out, fmt.Errorf("count other profiles' events to scrub: %w", err)
+	}
+	if out.EventsScrubbed = int(n); n > 0 {
+		if err := s.conn.Exec(ctx, "ALTER TABLE cx_events UPDATE "+scrubSet+" WHERE "+scrubWhere, hashes, hashes, tenant, p, hashes); err != nil {
+			return out, fmt.Errorf("scrub identifiers from other profiles' events: %w", err)
 		}
 	}
 	return out, nil

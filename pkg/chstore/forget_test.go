@@ -58,7 +58,10 @@ func TestIntegrationErase(t *testing.T) {
 		resolved("a1", "A", "web", event.TypeTrack, 0),
 		resolved("b1", "B", "mobile", event.TypeTrack, time.Minute),
 		resolved("c1", "C", "store", event.TypeTrack, 2*time.Minute),
+		resolved("c2", "C", "web", event.TypeTrack, 3*time.Minute),
 	}
+	// C's event c1 carried A's email too (the rule kept it out of C).
+	evs[2].Identifiers = append(evs[2].Identifiers, event.Identifier{Type: "email", Value: "a1@example.com"})
 	if err := s.InsertEvents(ctx, evs); err != nil {
 		t.Fatal(err)
 	}
@@ -96,7 +99,7 @@ func TestIntegrationErase(t *testing.T) {
 	delete(got.Rows, "cx_aliases")
 	want := Erased{ProfileIDs: []string{"A", "B"}, Rows: map[string]int{
 		"cx_events": 2, "cx_identity": 5, "cx_profile_snapshots": 2,
-	}}
+	}, EventsScrubbed: 1}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("Erase = %+v, want %+v", got, want)
 	}
@@ -109,6 +112,20 @@ func TestIntegrationErase(t *testing.T) {
 	} {
 		if n := count(t, s, table, where); n != 0 {
 			t.Errorf("%s: %d rows of the erased person left", table, n)
+		}
+	}
+	// C's event c1 keeps its row and its own identifiers, in step, without
+	// A's email; c2 is untouched.
+	for id, want := range map[string][2][]string{
+		"c1": {{"email", "anonymous_id"}, {"c1@example.com", "a-c1"}},
+		"c2": {{"email", "anonymous_id"}, {"c2@example.com", "a-c2"}},
+	} {
+		var types, values []string
+		if err := s.conn.QueryRow(ctx, "SELECT id_types, id_values FROM cx_events WHERE tenant = 't1' AND event_id = ?", id).Scan(&types, &values); err != nil {
+			t.Fatalf("%s: %v", id, err)
+		}
+		if !reflect.DeepEqual(types, want[0]) || !reflect.DeepEqual(values, want[1]) {
+			t.Errorf("%s after the erasure: %v %v, want %v %v", id, types, values, want[0], want[1])
 		}
 	}
 	if n := count(t, s, "cx_profile_snapshots", "profile_id = 'A' AND deleted = 1"); n != 1 {
