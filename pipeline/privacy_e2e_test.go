@@ -45,6 +45,26 @@ func apiDo(t *testing.T, method, token, u string) (int, []byte) {
 	return resp.StatusCode, body
 }
 
+// chCounter returns a function that runs a count() query on the
+// pipeline's ClickHouse database.
+func chCounter(t *testing.T, cfg pipeline.Config) func(query string, args ...any) int {
+	t.Helper()
+	ch, err := clickhouse.Open(&clickhouse.Options{Addr: []string{cfg.ClickHouse.Addr}, Auth: clickhouse.Auth{
+		Database: cfg.ClickHouse.Database, Username: cfg.ClickHouse.Username, Password: cfg.ClickHouse.Password}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ch.Close() })
+	return func(query string, args ...any) int {
+		t.Helper()
+		var n uint64
+		if err := ch.QueryRow(context.Background(), query, args...).Scan(&n); err != nil {
+			t.Fatalf("%s: %v", query, err)
+		}
+		return int(n)
+	}
+}
+
 // TestIntegrationForgetAndExport: Ann browses anonymously, identifies with
 // her email (two profiles merge), orders and grants marketing consent; Bob
 // shops too. Ann's export holds her profile, consent, every event and her
@@ -82,20 +102,7 @@ func TestIntegrationForgetAndExport(t *testing.T) {
 	track(t, cfg, web, "/v1/track", map[string]any{"messageId": "bob-1", "userId": "bob-" + suffix, "event": "Order Completed",
 		"properties": map[string]any{"order_id": "B-1", "revenue": 10.0}, "timestamp": at(3 * time.Minute)})
 
-	ch, err := clickhouse.Open(&clickhouse.Options{Addr: []string{cfg.ClickHouse.Addr}, Auth: clickhouse.Auth{
-		Database: cfg.ClickHouse.Database, Username: cfg.ClickHouse.Username, Password: cfg.ClickHouse.Password}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ch.Close() })
-	count := func(query string, args ...any) int {
-		t.Helper()
-		var n uint64
-		if err := ch.QueryRow(context.Background(), query, args...).Scan(&n); err != nil {
-			t.Fatalf("%s: %v", query, err)
-		}
-		return int(n)
-	}
+	count := chCounter(t, cfg)
 	annRows := func() int {
 		return count(`SELECT count() FROM cx_events WHERE tenant = ? AND (has(id_values, ?) OR has(id_values, ?))`, tenant, email, anon)
 	}
@@ -313,27 +320,14 @@ func TestIntegrationHashedIdentifiersAtRest(t *testing.T) {
 	bob := "bob-" + suffix
 	track(t, cfg, web, "/v1/page", map[string]any{"messageId": "h-1", "anonymousId": anon, "name": "Home", "timestamp": at(0)})
 	track(t, cfg, web, "/v1/identify", map[string]any{"messageId": "h-2", "anonymousId": anon, "userId": user,
-		"traits": map[string]any{"email": strings.ToUpper(email[:1]) + email[1:], "phone": phone, "name": "Ann"},
+		"traits":  map[string]any{"email": strings.ToUpper(email[:1]) + email[1:], "phone": phone, "name": "Ann"},
 		"context": map[string]any{"traits": map[string]any{"phone": phone}}, "timestamp": at(time.Minute)})
 	track(t, cfg, web, "/v1/track", map[string]any{"messageId": "h-3", "userId": user, "event": "Order Completed",
 		"properties": map[string]any{"order_id": "A-1", "revenue": 42.5, "currency": "EUR"}, "timestamp": at(2 * time.Minute)})
 	track(t, cfg, web, "/v1/track", map[string]any{"messageId": "h-4", "userId": bob, "event": "Order Completed",
 		"properties": map[string]any{"order_id": "B-1", "revenue": 10.0, "currency": "EUR"}, "timestamp": at(3 * time.Minute)})
 
-	ch, err := clickhouse.Open(&clickhouse.Options{Addr: []string{cfg.ClickHouse.Addr}, Auth: clickhouse.Auth{
-		Database: cfg.ClickHouse.Database, Username: cfg.ClickHouse.Username, Password: cfg.ClickHouse.Password}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ch.Close() })
-	count := func(query string, args ...any) int {
-		t.Helper()
-		var n uint64
-		if err := ch.QueryRow(context.Background(), query, args...).Scan(&n); err != nil {
-			t.Fatalf("%s: %v", query, err)
-		}
-		return int(n)
-	}
+	count := chCounter(t, cfg)
 	// Ann's identify links her user id, email and phone to her anonymous
 	// profile: three identifier_linked records.
 	eventually(t, time.Minute, "the 4 events and Ann's links in ClickHouse", func() (bool, string) {

@@ -12,10 +12,10 @@
 //
 //	cxbench -cxstream ./cxstream -config docs/cxstream.example.yaml -people 10000,100000,1000000 -runs 3,3,1
 //
-// Each run uses its own topics (deleted afterwards), consumer groups, Redis
-// database (-redis-db, flushed) and ClickHouse database
-// (-clickhouse-database, dropped),
-// and starts its own `cxstream resolver` and `cxstream sink` processes.
+// Each run uses its own topics, consumer groups, Redis database (-redis-db)
+// and ClickHouse database (-clickhouse-database), emptied before the run and
+// again after it (the topics deleted, the database flushed and dropped), and
+// starts its own `cxstream resolver` and `cxstream sink` processes.
 package main
 
 import (

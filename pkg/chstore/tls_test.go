@@ -2,7 +2,6 @@ package chstore
 
 import (
 	"context"
-	"crypto/tls"
 	"fmt"
 	"net"
 	"os"
@@ -97,35 +96,9 @@ func startTLSClickHouse(t *testing.T) (string, tlsconftest.Files) {
 			t.Fatal(err)
 		}
 	}
-	out, err := os.Create(filepath.Join(dir, "log", "stdout.log"))
-	if err != nil {
-		t.Fatal(err)
-	}
 	srv := exec.Command(bin, "--config-file="+filepath.Join(dir, "config.xml"))
 	srv.Dir = dir
-	srv.Stdout, srv.Stderr = out, out
-	if err := srv.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		srv.Process.Kill()
-		srv.Wait()
-		out.Close()
-	})
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		c, err := tls.DialWithDialer(&net.Dialer{Timeout: time.Second}, "tcp", addr, &tls.Config{InsecureSkipVerify: true})
-		if err == nil {
-			c.Close()
-			break
-		}
-		if time.Now().After(deadline) {
-			logs, _ := os.ReadFile(filepath.Join(dir, "log", "server.err.log"))
-			std, _ := os.ReadFile(out.Name())
-			t.Fatalf("clickhouse-server with TLS did not listen on %s: %v\n%s\n%s", addr, err, logs, std)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+	tlsconftest.Serve(t, srv, filepath.Join(dir, "log", "stdout.log"), addr, 60*time.Second, filepath.Join(dir, "log", "server.err.log"))
 	return addr, pki
 }
 

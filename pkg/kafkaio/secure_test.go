@@ -2,7 +2,6 @@ package kafkaio_test
 
 import (
 	"context"
-	"crypto/tls"
 	"fmt"
 	"net"
 	"os"
@@ -102,35 +101,9 @@ group.initial.rebalance.delay.ms=0
 	if out, err := format.CombinedOutput(); err != nil {
 		t.Fatalf("format the broker's storage: %v\n%s", err, out)
 	}
-	logFile, err := os.Create(filepath.Join(dir, "kafka.out"))
-	if err != nil {
-		t.Fatal(err)
-	}
 	broker := exec.Command(java, append(jvm, "kafka.Kafka", props)...)
-	broker.Stdout, broker.Stderr = logFile, logFile
 	broker.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := broker.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		broker.Process.Kill()
-		broker.Wait()
-		logFile.Close()
-	})
-	// Ready when a TLS handshake on the listener succeeds.
-	deadline := time.Now().Add(90 * time.Second)
-	for {
-		c, err := tls.DialWithDialer(&net.Dialer{Timeout: time.Second}, "tcp", addr, &tls.Config{InsecureSkipVerify: true})
-		if err == nil {
-			c.Close()
-			break
-		}
-		if time.Now().After(deadline) {
-			b, _ := os.ReadFile(logFile.Name())
-			t.Fatalf("the secured broker did not listen on %s: %v\n%s", addr, err, b)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+	tlsconftest.Serve(t, broker, filepath.Join(dir, "kafka.out"), addr, 90*time.Second)
 	return addr, pki
 }
 

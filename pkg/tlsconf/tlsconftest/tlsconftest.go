@@ -6,12 +6,15 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"fmt"
 	"math/big"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
@@ -80,5 +83,45 @@ func key(t testing.TB) *ecdsa.PrivateKey {
 func write(t testing.TB, path, typ string, der []byte) {
 	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// Serve starts cmd, a TLS server of the test's own, with its output in the
+// file out (created here); stops it when t ends; and waits until a TLS
+// handshake on addr succeeds (any certificate will do: the test checks
+// trust itself). If none does within the time, t fails with the content of
+// out and of the files logs.
+func Serve(t testing.TB, cmd *exec.Cmd, out, addr string, within time.Duration, logs ...string) {
+	t.Helper()
+	f, err := os.Create(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stdout, cmd.Stderr = f, f
+	if err := cmd.Start(); err != nil {
+		f.Close()
+		t.Fatalf("start %s: %v", cmd.Path, err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+		f.Close()
+	})
+	deadline := time.Now().Add(within)
+	for {
+		c, err := tls.DialWithDialer(&net.Dialer{Timeout: time.Second}, "tcp", addr, &tls.Config{InsecureSkipVerify: true})
+		if err == nil {
+			c.Close()
+			return
+		}
+		if time.Now().After(deadline) {
+			text := ""
+			for _, p := range append([]string{out}, logs...) {
+				b, _ := os.ReadFile(p)
+				text += fmt.Sprintf("\n--- %s:\n%s", p, b)
+			}
+			t.Fatalf("%s did not serve TLS on %s within %s: %v%s", filepath.Base(cmd.Path), addr, within, err, text)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }
