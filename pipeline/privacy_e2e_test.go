@@ -65,6 +65,25 @@ func chCounter(t *testing.T, cfg pipeline.Config) func(query string, args ...any
 	}
 }
 
+// wipeAndRebuild deletes tenant from Redis, as a Redis loss would, and
+// rebuilds it in place from ClickHouse.
+func wipeAndRebuild(t *testing.T, cfg pipeline.Config, rs *redisstore.Store, tenant string) pipeline.RebuildReport {
+	t.Helper()
+	chs, err := chstore.Open(context.Background(), cfg.ClickHouse)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer chs.Close()
+	if _, err := rs.DeleteTenant(context.Background(), tenant); err != nil {
+		t.Fatal(err)
+	}
+	rb, err := pipeline.RebuildInPlace(context.Background(), rs, chs, tenant, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rb
+}
+
 // TestIntegrationForgetAndExport: Ann browses anonymously, identifies with
 // her email (two profiles merge), orders and grants marketing consent; Bob
 // shops too. Ann's export holds her profile, consent, every event and her
@@ -208,18 +227,7 @@ func TestIntegrationForgetAndExport(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer rs.Close()
-	chs, err := chstore.Open(context.Background(), cfg.ClickHouse)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer chs.Close()
-	if _, err := rs.DeleteTenant(context.Background(), tenant); err != nil {
-		t.Fatal(err)
-	}
-	rb, err := pipeline.RebuildInPlace(context.Background(), rs, chs, tenant, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
+	rb := wipeAndRebuild(t, cfg, rs, tenant)
 	if rb.Suppressions != 3 {
 		t.Errorf("rebuild restored %d suppressions, want 3", rb.Suppressions)
 	}
@@ -401,17 +409,7 @@ func TestIntegrationHashedIdentifiersAtRest(t *testing.T) {
 		t.Errorf("Ann by raw phone after forget: %d %s, want 404", code, body)
 	}
 
-	chs, err := chstore.Open(context.Background(), cfg.ClickHouse)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer chs.Close()
-	if _, err := rs.DeleteTenant(context.Background(), tenant); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := pipeline.RebuildInPlace(context.Background(), rs, chs, tenant, slog.New(slog.DiscardHandler)); err != nil {
-		t.Fatal(err)
-	}
+	wipeAndRebuild(t, cfg, rs, tenant)
 	code, body = apiDo(t, http.MethodGet, apiToken, base+"user_id:"+bob)
 	var b profile.Profile
 	if code != http.StatusOK || json.Unmarshal(body, &b) != nil || b.Transactional.Orders != 1 {

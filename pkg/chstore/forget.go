@@ -90,7 +90,8 @@ func (s *Store) Erase(ctx context.Context, tenant string, profileIDs, hashes []s
 		out.ProfileIDs = append(out.ProfileIDs, id)
 	}
 	slices.Sort(out.ProfileIDs)
-	if len(hashes) == 0 {
+	scrub := len(hashes) > 0 // no identifiers: no other event to scrub
+	if !scrub {
 		hashes = []string{""} // IN () is a syntax error; no hash is ""
 	}
 	p, h := inSet(out.ProfileIDs), inSet(hashes)
@@ -115,6 +116,12 @@ func (s *Store) Erase(ctx context.Context, tenant string, profileIDs, hashes []s
 			return out, fmt.Errorf("erase rows of %s: %w", st.table, err)
 		}
 	}
+	if !scrub {
+		return out, nil
+	}
+	// This reads the tenant's whole cx_events (a hash per identifier of
+	// every row): an erasure is rare, and only suppression hashes are known
+	// on a repeated one.
 	var n uint64
 	if err := s.conn.QueryRow(ctx, "SELECT count() FROM cx_events WHERE "+scrubWhere, tenant, p, hashes).Scan(&n); err != nil {
 		return out, fmt.Errorf("count other profiles' events to scrub: %w", err)

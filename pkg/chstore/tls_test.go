@@ -25,13 +25,7 @@ const tlsUser, tlsPassword = "cx", "clickhouse-secret-0123"
 // a password. It returns the port's address and the PKI.
 func startTLSClickHouse(t *testing.T) (string, tlsconftest.Files) {
 	t.Helper()
-	bin, err := exec.LookPath("clickhouse-server")
-	if err != nil {
-		if os.Getenv(testenv.EnvRequire) == "1" {
-			t.Fatalf("clickhouse-server is not on PATH (scripts/services.sh installs it): %v", err)
-		}
-		t.Skip("clickhouse-server is not on PATH; run scripts/services.sh up")
-	}
+	bin := testenv.Program(t, "clickhouse-server")
 	pki := tlsconftest.New(t)
 	dir := t.TempDir()
 	for _, d := range []string{"data", "tmp", "user_files", "format_schemas", "log"} {

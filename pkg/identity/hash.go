@@ -76,6 +76,12 @@ func (p *Policy) hashValue(tenant, typ, value string) string {
 	return HashPrefix + base64.RawURLEncoding.EncodeToString(m.Sum(nil))
 }
 
+// hashable reports whether a normalised identifier is stored as its hash:
+// its type is hashed, it is not hashed already, and it is not blocked.
+func (p *Policy) hashable(id event.Identifier) bool {
+	return p.Hashes(id.Type) && !IsHashed(id.Value) && !p.Blocked(id)
+}
+
 // Pseudonymize replaces, in place, the values of ids (normalised, of one
 // event of tenant) whose type is hashed with their hashes, leaving blocked
 // values and values already hashed as they are. Without hashed types it
@@ -85,7 +91,7 @@ func (p *Policy) Pseudonymize(tenant string, ids []event.Identifier) {
 		return
 	}
 	for i, id := range ids {
-		if p.Hashes(id.Type) && !IsHashed(id.Value) && !p.Blocked(id) {
+		if p.hashable(id) {
 			ids[i].Value = p.hashValue(tenant, id.Type, id.Value)
 		}
 	}
@@ -105,7 +111,7 @@ func (p *Policy) Canonical(tenant string, id event.Identifier) (event.Identifier
 		return id, err
 	}
 	id.Value = v
-	if p.Hashes(id.Type) && !p.Blocked(id) {
+	if p.hashable(id) {
 		id.Value = p.hashValue(tenant, id.Type, v)
 	}
 	return id, nil
@@ -123,7 +129,7 @@ func (p *Policy) PseudonymizeEvent(e *event.Event) {
 	// raw value -> hash, per hashed type, of the event's identifiers.
 	hashes := map[event.Identifier]string{}
 	for _, id := range e.Identifiers {
-		if p.Hashes(id.Type) && !IsHashed(id.Value) && !p.Blocked(id) {
+		if p.hashable(id) {
 			hashes[id] = p.hashValue(e.Tenant, id.Type, id.Value)
 		}
 	}

@@ -39,13 +39,13 @@ const (
 // SCRAM-SHA-256. It returns the listener's address and the PKI.
 func startSecureKafka(t *testing.T) (string, tlsconftest.Files) {
 	t.Helper()
+	java := testenv.Program(t, "java")
 	home := os.Getenv(EnvKafkaHome)
-	java, err := exec.LookPath("java")
-	if home == "" || err != nil {
+	if home == "" {
 		if os.Getenv(testenv.EnvRequire) == "1" {
-			t.Fatalf("need java on PATH and %s (the Kafka jars of scripts/services.sh; `scripts/services.sh env` exports it): %q, %v", EnvKafkaHome, home, err)
+			t.Fatalf("%s is not set: the Kafka jars of scripts/services.sh, which `scripts/services.sh env` exports", EnvKafkaHome)
 		}
-		t.Skipf("need java and %s (run scripts/services.sh up and eval \"$(scripts/services.sh env)\")", EnvKafkaHome)
+		t.Skipf("skipping: %s is not set (run scripts/services.sh up and eval \"$(scripts/services.sh env)\")", EnvKafkaHome)
 	}
 	pki := tlsconftest.New(t)
 	dir := t.TempDir()

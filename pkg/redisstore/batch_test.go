@@ -6,10 +6,8 @@ import (
 	"fmt"
 	"maps"
 	"math/rand/v2"
-	"os"
 	"reflect"
 	"slices"
-	"strconv"
 	"testing"
 	"time"
 
@@ -36,10 +34,7 @@ func TestIntegrationBatchFoldsLikeOneByOne(t *testing.T) {
 	}
 	ctx := context.Background()
 	for run := range runs {
-		seed := uint64(time.Now().UnixNano()) + uint64(run)
-		if v, err := strconv.ParseUint(os.Getenv("CXSTREAM_TEST_SEED"), 10, 64); err == nil {
-			seed = v
-		}
+		seed := runSeed(run)
 		rng := rand.New(rand.NewPCG(seed, 3))
 		policy := redisstoretest.RulesVariant(rng.IntN(3))
 		cfg := redisstore.Default()

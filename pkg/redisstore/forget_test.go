@@ -5,9 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"os"
 	"slices"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -57,10 +55,7 @@ func TestIntegrationForgetMatchesReference(t *testing.T) {
 	ctx := context.Background()
 	forgotten, suppressed := 0, 0
 	for run := range runs {
-		seed := uint64(time.Now().UnixNano()) + uint64(run)
-		if v, err := strconv.ParseUint(os.Getenv("CXSTREAM_TEST_SEED"), 10, 64); err == nil {
-			seed = v
-		}
+		seed := runSeed(run)
 		rng := rand.New(rand.NewPCG(seed, 4))
 		policy := redisstoretest.RulesVariant(rng.IntN(3))
 		s, tenant := redisstoretest.NewWith(t, redisstore.Default(), policy)

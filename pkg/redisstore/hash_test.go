@@ -4,11 +4,8 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
-	"os"
 	"slices"
-	"strconv"
 	"testing"
-	"time"
 
 	"github.com/cxstream/cxstream/pkg/event"
 	"github.com/cxstream/cxstream/pkg/identity"
@@ -36,10 +33,7 @@ func TestIntegrationHashedResolutionMatchesReference(t *testing.T) {
 	}
 	ctx := context.Background()
 	for run := range runs {
-		seed := uint64(time.Now().UnixNano()) + uint64(run)
-		if v, err := strconv.ParseUint(os.Getenv("CXSTREAM_TEST_SEED"), 10, 64); err == nil {
-			seed = v // reproduce a failure
-		}
+		seed := runSeed(run)
 		rng := rand.New(rand.NewPCG(seed, 1))
 		policy := redisstoretest.HashingVariant(rng.IntN(3))
 		s, tenant := redisstoretest.NewWith(t, redisstore.Default(), policy)

@@ -118,6 +118,16 @@ func randomEvents(t testing.TB, rng *rand.Rand, tenant string, n int) []*event.E
 	return events
 }
 
+// runSeed is the random seed of a property run: the clock, or
+// CXSTREAM_TEST_SEED to reproduce a failure (every test names the seed of
+// the run that failed).
+func runSeed(run int) uint64 {
+	if v, err := strconv.ParseUint(os.Getenv("CXSTREAM_TEST_SEED"), 10, 64); err == nil {
+		return v
+	}
+	return uint64(time.Now().UnixNano()) + uint64(run)
+}
+
 // rederived counts re-derivations across the property runs, to show that
 // the runs exercise them.
 var rederived atomic.Int64
@@ -224,10 +234,7 @@ func TestIntegrationResolutionMatchesReference(t *testing.T) {
 		}
 	}()
 	for run := range runs {
-		seed := uint64(time.Now().UnixNano()) + uint64(run)
-		if v, err := strconv.ParseUint(os.Getenv("CXSTREAM_TEST_SEED"), 10, 64); err == nil {
-			seed = v // reproduce a failure
-		}
+		seed := runSeed(run)
 		rng := rand.New(rand.NewPCG(seed, 1))
 		policy := redisstoretest.RulesVariant(rng.IntN(3))
 		cfg := redisstore.Default()

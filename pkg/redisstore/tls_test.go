@@ -3,7 +3,6 @@ package redisstore_test
 import (
 	"context"
 	"net"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
@@ -21,13 +20,7 @@ import (
 // installs) that speaks only TLS and requires password; it stops with t.
 func startTLSRedis(t *testing.T, pki tlsconftest.Files, password string) string {
 	t.Helper()
-	bin, err := exec.LookPath("redis-server")
-	if err != nil {
-		if os.Getenv(testenv.EnvRequire) == "1" {
-			t.Fatalf("redis-server is not on PATH (scripts/services.sh installs it): %v", err)
-		}
-		t.Skip("redis-server is not on PATH; run scripts/services.sh up")
-	}
+	bin := testenv.Program(t, "redis-server")
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

@@ -20,6 +20,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"os/exec"
 	"strconv"
 	"strings"
 	"sync"
@@ -177,4 +178,20 @@ func startKafka(ctx context.Context) (string, error) {
 	}
 	_ = c
 	return "127.0.0.1:" + port, nil
+}
+
+// Program returns the path of a server program a test runs itself (a
+// redis-server with TLS, a ClickHouse or Kafka of its own), found on PATH.
+// Without it the test is skipped, or fails under CXSTREAM_REQUIRE_SERVICES=1
+// (scripts/services.sh installs every program these tests run).
+func Program(t testing.TB, name string) string {
+	t.Helper()
+	path, err := exec.LookPath(name)
+	if err != nil {
+		if os.Getenv(EnvRequire) == "1" {
+			t.Fatalf("%s is not on PATH (scripts/services.sh installs it): %v", name, err)
+		}
+		t.Skipf("skipping: %s is not on PATH; run scripts/services.sh up", name)
+	}
+	return path
 }
