@@ -331,6 +331,9 @@ func writeReport(w io.Writer, env environment, rs []result, chartName string) er
 - **Rows per insert**: the sink's cxstream_sink_rows_per_insert over the drain.
 - **CPU per process**: utime + stime from /proc/<pid>/stat over the drain, per 1,000 events; peak memory
   is VmHWM, reset at the start of the run where the bench may (clear_refs).
+- **Redis persistence**: the CPU of the children Redis forked for RDB snapshots and AOF rewrites
+  (used_cpu_*_children of INFO cpu; counted when Redis reaps a child, so one still running at the
+  end is left out) and how many of each finished during the drain (rdb_saves, aof_rewrites of INFO persistence).
 - **Accuracy**: every identifier of the ground truth is looked up in the tenant's identity index;
   pairwise precision and recall of the partition (pkg/synth.Score). Each profile's order count and
   lifetime value are compared with the sum of the purchases of the people it holds.
@@ -361,6 +364,7 @@ func writeReport(w io.Writer, env environment, rs []result, chartName string) er
 			}
 			p("| %s: CPU s per 1,000 events, peak memory | %s s, %s |\n", pr.Name, num(pr.CPUPer1KEvents, 3), peak)
 		}
+		p("| Redis persistence (forked children): CPU s per 1,000 events; RDB snapshots, AOF rewrites | %s s; %d, %d |\n", num(r.RedisForkCPUPer1K, 3), r.RDBSaves, r.AOFRewrites)
 		p("| Redis bytes per identifier | %s (%s identifiers) |\n", num(r.RedisBytesPerID, 0), thousands(int64(r.Identifiers)))
 		a := r.Accuracy
 		p("| identity: precision, recall | %.4f, %.4f (%s people in %s profiles; over-merged %d, split %d, unresolved %d; junk linked %d) |\n",

@@ -46,10 +46,11 @@ func TestPercentile(t *testing.T) {
 
 func sample(people, run int, eps, p99, rt float64) result {
 	return result{People: people, Run: run, Events: int64(people) * 8, EventsPerSec: eps, RoundTripsPerEv: rt, CommitsPerEv: 0.001,
-		RowsPerInsert: map[string]float64{"cx_events": 5000},
-		Latency:       []latencyStep{{Offered: 20000, Achieved: 19990, Sent: 200000, Seen: 200000, P50: p99 / 3, P99: p99}, {Offered: eps / 2, P99: 20}},
-		Accuracy:      harness.Accuracy{Precision: 1, Recall: 1, People: people, Profiles: people, Checked: people},
-		Procs:         []procUsage{{Name: "resolver", CPUPer1KEvents: 0.02, PeakMB: 80, PeakReset: true}}}
+		RowsPerInsert:     map[string]float64{"cx_events": 5000},
+		Latency:           []latencyStep{{Offered: 20000, Achieved: 19990, Sent: 200000, Seen: 200000, P50: p99 / 3, P99: p99}, {Offered: eps / 2, P99: 20}},
+		Accuracy:          harness.Accuracy{Precision: 1, Recall: 1, People: people, Profiles: people, Checked: people},
+		Procs:             []procUsage{{Name: "resolver", CPUPer1KEvents: 0.02, PeakMB: 80, PeakReset: true}},
+		RedisForkCPUPer1K: 0.125, RDBSaves: 3, AOFRewrites: 1}
 }
 
 func TestSummaryAndLastLine(t *testing.T) {
@@ -103,6 +104,9 @@ func TestReportVerdicts(t *testing.T) {
 	}
 	if r := row("| p99 event"); !strings.HasSuffix(r, "| met |") {
 		t.Errorf("latency row %q", r)
+	}
+	if r := row("| Redis persistence"); !strings.HasSuffix(r, "| 0.125 s; 3, 1 |") {
+		t.Errorf("persistence row %q", r)
 	}
 	for _, want := range []string{"![throughput and p99 latency", "### 10,000 people, run 1", "### 1,000,000 people, run 1", "## How it measures"} {
 		if !strings.Contains(doc, want) {

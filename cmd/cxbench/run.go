@@ -59,27 +59,32 @@ type procUsage struct {
 
 // result is one run at one population size.
 type result struct {
-	People, Run      int
-	Events           int64 // preloaded into cx.interactions
-	PreloadSec       float64
-	DrainSec         float64
-	EventsPerSec     float64
-	Applied          float64 // events the resolver folded (outcome ok)
-	DeadLetters      float64
-	RoundTripsPerEv  float64 // NaN: the pipeline does not count them
-	RedisCPUPerEvUs  float64
-	RedisCmdsPerEv   float64 // commands from clients and scripts
-	CommitsPerEv     float64 // the resolver's and the sink's offset commits
-	RowsPerInsert    map[string]float64
-	Procs            []procUsage
-	RedisBytesPerID  float64
-	Identifiers      int
-	Latency          []latencyStep
-	Accuracy         harness.Accuracy
-	ClickHouseRows   uint64 // cx_events rows of the tenant
-	ClickHouseUniq   uint64 // distinct event ids among them
-	ExpectedTimeline float64
-	ChildErrors      []string
+	People, Run     int
+	Events          int64 // preloaded into cx.interactions
+	PreloadSec      float64
+	DrainSec        float64
+	EventsPerSec    float64
+	Applied         float64 // events the resolver folded (outcome ok)
+	DeadLetters     float64
+	RoundTripsPerEv float64 // NaN: the pipeline does not count them
+	RedisCPUPerEvUs float64
+	RedisCmdsPerEv  float64 // commands from clients and scripts
+	// RedisForkCPUPer1K is the CPU of Redis's persistence children (RDB
+	// snapshots and AOF rewrites, forked: not in the Redis process's own
+	// CPU) per 1,000 events; RDBSaves and AOFRewrites count them.
+	RedisForkCPUPer1K     float64
+	RDBSaves, AOFRewrites int
+	CommitsPerEv          float64 // the resolver's and the sink's offset commits
+	RowsPerInsert         map[string]float64
+	Procs                 []procUsage
+	RedisBytesPerID       float64
+	Identifiers           int
+	Latency               []latencyStep
+	Accuracy              harness.Accuracy
+	ClickHouseRows        uint64 // cx_events rows of the tenant
+	ClickHouseUniq        uint64 // distinct event ids among them
+	ExpectedTimeline      float64
+	ChildErrors           []string
 }
 
 // snapshot is everything the bench reads at one instant of a run.
@@ -190,7 +195,7 @@ func runOnce(ctx context.Context, o options, people, run int) (res result, err e
 		s.resolver, err1 = scrape(ctx, resAddr)
 		s.sink, err2 = scrape(ctx, sinkAddr)
 		var info string
-		info, err3 = rdb.Info(ctx, "cpu", "commandstats", "memory").Result()
+		info, err3 = rdb.Info(ctx, "cpu", "commandstats", "memory", "persistence").Result()
 		s.redis = redisInfo(info)
 		for name, pid := range pids {
 			if pid > 0 {
@@ -346,6 +351,12 @@ func (r *result) fill(s0, s1 snapshot, pids map[string]int, peakReset map[string
 	}
 	r.RedisCPUPerEvUs = (cpu(s1.redis) - cpu(s0.redis)) / events * 1e6
 	r.RedisCmdsPerEv = (commandCalls(s1.redis) - commandCalls(s0.redis)) / events
+	children := func(info map[string]string) float64 {
+		return infoFloat(info, "used_cpu_sys_children") + infoFloat(info, "used_cpu_user_children")
+	}
+	r.RedisForkCPUPer1K = (children(s1.redis) - children(s0.redis)) / events * 1000
+	r.RDBSaves = int(infoFloat(s1.redis, "rdb_saves") - infoFloat(s0.redis, "rdb_saves"))
+	r.AOFRewrites = int(infoFloat(s1.redis, "aof_rewrites") - infoFloat(s0.redis, "aof_rewrites"))
 	r.RowsPerInsert = map[string]float64{}
 	for _, t := range sinkTables {
 		label := `table="` + t + `"`
