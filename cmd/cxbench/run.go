@@ -129,7 +129,7 @@ func runOnce(ctx context.Context, o options, people, run int) (res result, err e
 	}
 	// Runs after the processes stopped (deferred first, so run last): a
 	// run of a million people must not leave gigabytes in Kafka, Redis
-	// (9.5 GB, which a later Redis restart has to load) or ClickHouse.
+	// (9.8 GB, which a later Redis restart has to load) or ClickHouse.
 	defer func() {
 		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
 		defer cancel()

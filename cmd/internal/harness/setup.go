@@ -79,7 +79,10 @@ func RunConfig(base, dir, prefix, database string, redisDB int) (string, pipelin
 func ResetState(ctx context.Context, cfg pipeline.Config) error {
 	rdb := redis.NewClient(&redis.Options{Addr: cfg.Redis.Addr, Username: cfg.Redis.Username, Password: cfg.Redis.Password, DB: cfg.Redis.DB})
 	defer rdb.Close()
-	if err := rdb.FlushDB(ctx).Err(); err != nil {
+	// ASYNC: Redis frees the keys in the background. A million people's
+	// 9.5 GB take longer to free than the client's read timeout, and the
+	// database is empty at once either way.
+	if err := rdb.FlushDBAsync(ctx).Err(); err != nil {
 		return fmt.Errorf("redis: flush db %d: %w", cfg.Redis.DB, err)
 	}
 	conn, err := clickhouse.Open(&clickhouse.Options{Addr: []string{cfg.ClickHouse.Addr},
