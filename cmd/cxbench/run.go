@@ -139,6 +139,9 @@ func runOnce(ctx context.Context, o options, people, run int) (res result, err e
 		if derr := harness.ResetState(dctx, cfg); derr != nil {
 			logf("empty the run's Redis database and drop its ClickHouse database: %v", derr)
 		}
+		if derr := harness.RewriteAOF(dctx, cfg); derr != nil {
+			logf("rewrite Redis's append-only file: %v", derr)
+		}
 	}()
 	rdb := redis.NewClient(&redis.Options{Addr: cfg.Redis.Addr, Username: cfg.Redis.Username, Password: cfg.Redis.Password, DB: cfg.Redis.DB})
 	defer rdb.Close()

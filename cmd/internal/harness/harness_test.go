@@ -1,6 +1,7 @@
 package harness
 
 import (
+	"context"
 	"net"
 	"os"
 	"path/filepath"
@@ -8,6 +9,11 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/cxstream/cxstream/pipeline"
+	"github.com/cxstream/cxstream/pkg/testenv"
 )
 
 func TestRunConfigGivesTheRunItsOwnTopicsGroupsAndDatabases(t *testing.T) {
@@ -136,5 +142,40 @@ func TestFreePortsAreFreeAndConsecutive(t *testing.T) {
 			t.Fatalf("port %d of %d..%d: %v", port+i, port, port+2, err)
 		}
 		l.Close()
+	}
+}
+
+func TestIntegrationRewriteAOF(t *testing.T) {
+	var cfg pipeline.Config
+	cfg.Redis.Addr = testenv.Redis(t)
+	ctx := context.Background()
+	rdb := redis.NewClient(&redis.Options{Addr: cfg.Redis.Addr})
+	defer rdb.Close()
+	stat := func(key string) int {
+		t.Helper()
+		info, err := rdb.Info(ctx, "persistence").Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for line := range strings.SplitSeq(info, "\n") {
+			if v, ok := strings.CutPrefix(strings.TrimSpace(line), key+":"); ok {
+				n, _ := strconv.Atoi(v)
+				return n
+			}
+		}
+		t.Fatalf("INFO persistence has no %s", key)
+		return 0
+	}
+	if stat("aof_enabled") != 1 {
+		t.Skip("the test Redis keeps no append-only file (scripts/services.sh starts it with one)")
+	}
+	before := stat("aof_rewrites")
+	if err := RewriteAOF(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(30 * time.Second); stat("aof_rewrites") <= before; time.Sleep(100 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no AOF rewrite finished within 30 s of RewriteAOF (aof_rewrites still %d)", before)
+		}
 	}
 }

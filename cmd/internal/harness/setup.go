@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -72,6 +73,28 @@ func RunConfig(base, dir, prefix, database string, redisDB int) (string, pipelin
 		return os.Getenv(k)
 	})
 	return path, cfg, err
+}
+
+// RewriteAOF has Redis rewrite its append-only file now, if it keeps one.
+// A run that emptied gigabytes leaves them in the file until Redis's own
+// rule (the file has doubled) rewrites it, and a Redis restart replays the
+// whole file before it answers: after a 1M-people bench, the fault suite's
+// Redis restart timed out while Redis loaded 9 GB it no longer held. A
+// rewrite already running is fine: Redis schedules another after it.
+func RewriteAOF(ctx context.Context, cfg pipeline.Config) error {
+	rdb := redis.NewClient(&redis.Options{Addr: cfg.Redis.Addr, Username: cfg.Redis.Username, Password: cfg.Redis.Password, DB: cfg.Redis.DB})
+	defer rdb.Close()
+	info, err := rdb.Info(ctx, "persistence").Result()
+	if err != nil {
+		return fmt.Errorf("redis: info persistence: %w", err)
+	}
+	if !strings.Contains(info, "aof_enabled:1") {
+		return nil
+	}
+	if err := rdb.BgRewriteAOF(ctx).Err(); err != nil {
+		return fmt.Errorf("redis: bgrewriteaof: %w", err)
+	}
+	return nil
 }
 
 // ResetState empties the run's Redis database and drops its ClickHouse
