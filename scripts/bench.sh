@@ -12,7 +12,7 @@
 #   scripts/bench.sh --people 10000,100000 --runs 3
 #                               other sizes or run counts (full mode's output)
 #   scripts/bench.sh --runs 3,3,1
-#                               a run count per size: here one 1M run (~85 min, 9.5 GB of Redis)
+#                               a run count per size: here one 1M run (~45 min, 9.8 GB of Redis)
 #                               instead of three
 #
 # The report and chart are rewritten after every run, so a bench stopped or

@@ -143,7 +143,7 @@ func runOnce(ctx context.Context, o options, people, run int) (res result, err e
 			logf("rewrite Redis's append-only file: %v", derr)
 		}
 	}()
-	rdb := redis.NewClient(&redis.Options{Addr: cfg.Redis.Addr, Username: cfg.Redis.Username, Password: cfg.Redis.Password, DB: cfg.Redis.DB})
+	rdb := harness.Redis(cfg)
 	defer rdb.Close()
 
 	// Preload the backlog.

@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
-	"github.com/redis/go-redis/v9"
 	"github.com/segmentio/kafka-go"
 
 	"github.com/cxstream/cxstream/cmd/internal/harness"
@@ -52,7 +51,7 @@ func loseRedis(ctx context.Context, s *scenario, res *result) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("snapshot before: %w", err)
 	}
-	rdb := redis.NewClient(&redis.Options{Addr: s.cfg.Redis.Addr, Username: s.cfg.Redis.Username, Password: s.cfg.Redis.Password, DB: s.cfg.Redis.DB})
+	rdb := harness.Redis(s.cfg)
 	defer rdb.Close()
 	keys, err := rdb.DBSize(ctx).Result()
 	if err != nil {

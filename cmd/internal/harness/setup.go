@@ -75,6 +75,11 @@ func RunConfig(base, dir, prefix, database string, redisDB int) (string, pipelin
 	return path, cfg, err
 }
 
+// Redis connects to the Redis database of a run's configuration.
+func Redis(cfg pipeline.Config) *redis.Client {
+	return redis.NewClient(&redis.Options{Addr: cfg.Redis.Addr, Username: cfg.Redis.Username, Password: cfg.Redis.Password, DB: cfg.Redis.DB})
+}
+
 // RewriteAOF has Redis rewrite its append-only file now, if it keeps one.
 // A run that emptied gigabytes leaves them in the file until Redis's own
 // rule (the file has doubled) rewrites it, and a Redis restart replays the
@@ -82,7 +87,7 @@ func RunConfig(base, dir, prefix, database string, redisDB int) (string, pipelin
 // Redis restart timed out while Redis loaded 9 GB it no longer held. A
 // rewrite already running is fine: Redis schedules another after it.
 func RewriteAOF(ctx context.Context, cfg pipeline.Config) error {
-	rdb := redis.NewClient(&redis.Options{Addr: cfg.Redis.Addr, Username: cfg.Redis.Username, Password: cfg.Redis.Password, DB: cfg.Redis.DB})
+	rdb := Redis(cfg)
 	defer rdb.Close()
 	info, err := rdb.Info(ctx, "persistence").Result()
 	if err != nil {
@@ -100,10 +105,10 @@ func RewriteAOF(ctx context.Context, cfg pipeline.Config) error {
 // ResetState empties the run's Redis database and drops its ClickHouse
 // database. The pipeline's sink creates it again.
 func ResetState(ctx context.Context, cfg pipeline.Config) error {
-	rdb := redis.NewClient(&redis.Options{Addr: cfg.Redis.Addr, Username: cfg.Redis.Username, Password: cfg.Redis.Password, DB: cfg.Redis.DB})
+	rdb := Redis(cfg)
 	defer rdb.Close()
 	// ASYNC: Redis frees the keys in the background. A million people's
-	// 9.5 GB take longer to free than the client's read timeout, and the
+	// 9.8 GB take longer to free than the client's read timeout, and the
 	// database is empty at once either way.
 	if err := rdb.FlushDBAsync(ctx).Err(); err != nil {
 		return fmt.Errorf("redis: flush db %d: %w", cfg.Redis.DB, err)
