@@ -249,6 +249,11 @@ func runOnce(ctx context.Context, o options, people, run int) (res result, err e
 		return res, err
 	}
 	n := float64(res.Events)
+	if s0.resolver.sum(mResolverEvents) >= n {
+		// Every event was folded before the first reading: there is no
+		// drain left to time.
+		return res, fmt.Errorf("the backlog of %.0f events was folded before the bench's first reading of the resolver; measure more people", n)
+	}
 	s1, err := waitFor("the drain", o.drainTimeout, func(s snapshot) bool {
 		applied := s.resolver.sum(mResolverEvents, `outcome="ok"`)
 		return s.resolver.sum(mResolverEvents) >= n && s.sink.sum(mRowsInserted, `table="cx_events"`) >= applied
