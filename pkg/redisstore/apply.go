@@ -8,8 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
 	"github.com/cxstream/cxstream/pkg/identity"
 	"github.com/cxstream/cxstream/pkg/profile"
 )
@@ -62,10 +60,8 @@ type Result struct {
 	// Records are the identity changes the batch made (and, for replayed
 	// items, the changes recorded when they were first applied).
 	Records []identity.Record
-	// Profiles holds the state of every live profile the batch touched,
-	// read right after the script call (structural fields left out); a
-	// state may carry a later call's version if another resolver changed
-	// the profile in between.
+	// Profiles holds the current state of every live profile the batch
+	// touched (structural fields left out).
 	Profiles map[string]profile.State
 	// Rederived counts the components re-derived in canonical order
 	// because an event arrived late into a component with blocked merges.
@@ -119,10 +115,10 @@ func (r luaRecord) record(tenant string) identity.Record {
 }
 
 type luaResult struct {
-	R  [][2]string     `json:"r"`
-	ID list[luaRecord] `json:"id"`
-	P  list[string]    `json:"p"`
-	X  int             `json:"x"`
+	R  [][2]string             `json:"r"`
+	ID list[luaRecord]         `json:"id"`
+	P  map[string]list[string] `json:"p"`
+	X  int                     `json:"x"`
 }
 
 // list decodes a JSON array, and also {} which is how Redis's cjson encodes
@@ -177,6 +173,7 @@ func (s *Store) Apply(ctx context.Context, tenant string, items []Item) (*Result
 	res := &Result{
 		Outcomes:  make([]Outcome, len(items)),
 		Records:   make([]identity.Record, len(lr.ID)),
+		Profiles:  make(map[string]profile.State, len(lr.P)),
 		Rederived: lr.X,
 	}
 	for i, r := range lr.R {
@@ -185,68 +182,23 @@ func (s *Store) Apply(ctx context.Context, tenant string, items []Item) (*Result
 	for i, r := range lr.ID {
 		res.Records[i] = r.record(tenant)
 	}
-	if res.Profiles, err = s.states(ctx, p, lr.P); err != nil {
-		return nil, err
+	for id, flat := range lr.P {
+		res.Profiles[id] = stateOf(flat)
 	}
 	return res, nil
 }
 
-// states reads the current states of the profiles ids in one pipelined
-// round trip, leaving out those that no longer exist. The script that
-// touched them returns their ids, not their states: a Lua copy and a JSON
-// encoding of every state cost Redis more than these replies. A state read
-// here may be newer than the call that named it (another resolver changed
-// the profile in between); it then carries that newer version, which is
-// what its cx.profiles message should say. A profile merged away in between
-// is left out: the call that merged it publishes the survivor.
-func (s *Store) states(ctx context.Context, p string, ids []string) (map[string]profile.State, error) {
-	out := make(map[string]profile.State, len(ids))
-	if len(ids) == 0 {
-		return out, nil
-	}
-	pipe := s.rdb.Pipeline()
-	cmds := make([]*redis.MapStringStringCmd, len(ids))
-	for i, id := range ids {
-		cmds[i] = pipe.HGetAll(ctx, p+"p:"+id)
-	}
-	if _, err := pipe.Exec(ctx); err != nil {
-		return nil, fmt.Errorf("read profile states: %w", err)
-	}
-	for i, c := range cmds {
-		if fields := c.Val(); len(fields) > 0 {
-			out[ids[i]] = stateOfFields(fields)
-		}
-	}
-	return out, nil
-}
-
-// stateOf builds a profile state from HGETALL's flat field/value list, as
-// the scripts return it, leaving out the structural fields (structural).
+// stateOf builds a profile state from HGETALL's flat field/value list,
+// leaving out the structural fields ("_" prefix) only the script uses, but
+// for the profile's version (profile.FieldVersion).
 func stateOf(flat []string) profile.State {
 	st := make(profile.State, len(flat)/2)
 	for j := 0; j+1 < len(flat); j += 2 {
-		if !structural(flat[j]) {
+		if !strings.HasPrefix(flat[j], "_") || flat[j] == profile.FieldVersion {
 			st[flat[j]] = flat[j+1]
 		}
 	}
 	return st
-}
-
-// stateOfFields turns a profile hash as go-redis reads it into its state:
-// the structural fields are deleted from the map, which is returned.
-func stateOfFields(fields map[string]string) profile.State {
-	for f := range fields {
-		if structural(f) {
-			delete(fields, f)
-		}
-	}
-	return profile.State(fields)
-}
-
-// structural reports whether a profile hash field is one only the scripts
-// use ("_" prefix), not the profile's version (profile.FieldVersion).
-func structural(field string) bool {
-	return strings.HasPrefix(field, "_") && field != profile.FieldVersion
 }
 
 // encodeRules turns the policy and the store's limits into the script's

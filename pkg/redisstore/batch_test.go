@@ -13,7 +13,6 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/cxstream/cxstream/pkg/event"
 	"github.com/cxstream/cxstream/pkg/identity"
 	"github.com/cxstream/cxstream/pkg/profile"
 	"github.com/cxstream/cxstream/pkg/redisstore"
@@ -235,86 +234,5 @@ func TestIntegrationPartialRedelivery(t *testing.T) {
 	}
 	if !reflect.DeepEqual(replay.Records, rec.Records) {
 		t.Errorf("earlier form: replayed records\n %+v\nwant\n %+v", replay.Records, rec.Records)
-	}
-}
-
-// readHook runs before, once, just before the store reads the states a
-// script call named: the moment another resolver may change them.
-type readHook struct{ before func() }
-
-func (h *readHook) DialHook(next redis.DialHook) redis.DialHook          { return next }
-func (h *readHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook { return next }
-func (h *readHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
-	return func(ctx context.Context, cmds []redis.Cmder) error {
-		if f := h.before; f != nil && len(cmds) > 0 && cmds[0].Name() == "hgetall" {
-			h.before = nil
-			f()
-		}
-		return next(ctx, cmds)
-	}
-}
-
-// TestIntegrationStatesReadAfterAnotherResolver: Apply reads the states of
-// the profiles its script call named after the call. When another
-// resolver's call changes one of them in between, the state returned is
-// the newer one with its newer version; when it merges one away, that
-// profile is left out (its survivor is the other call's to publish).
-func TestIntegrationStatesReadAfterAnotherResolver(t *testing.T) {
-	ctx := context.Background()
-	s, tenant := newStore(t)
-	other, _ := newStore(t) // a second client on the same Redis: another resolver
-	hook := &readHook{}
-	s.Client().AddHook(hook)
-	t0 := time.Date(2026, 5, 1, 9, 0, 0, 0, time.UTC)
-	// Each resolver reads its own partition: offsets are watermarked per source.
-	apply := func(st *redisstore.Store, offset int64, e *event.Event) *redisstore.Result {
-		t.Helper()
-		source := "in/0"
-		if st == other {
-			source = "in/1"
-		}
-		res, err := st.Apply(ctx, tenant, []redisstore.Item{item(source, offset, e)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return res
-	}
-	a := apply(s, 0, ev(t, tenant, "e1", "web", t0, "user_id:a")).Outcomes[0].ProfileID
-	b := apply(s, 1, ev(t, tenant, "e2", "web", t0.Add(time.Minute), "anonymous_id:b")).Outcomes[0].ProfileID
-
-	// Another resolver folds an event into a between this call and its read.
-	hook.before = func() { apply(other, 0, ev(t, tenant, "o1", "store", t0.Add(2*time.Minute), "user_id:a")) }
-	res := apply(s, 2, ev(t, tenant, "e3", "web", t0.Add(3*time.Minute), "user_id:a"))
-	_, now, err := s.Profile(ctx, tenant, a)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := res.Profiles[a]; !reflect.DeepEqual(got, now) {
-		t.Errorf("state of %s read after the other call\n got %v\nwant %v", a, got, now)
-	}
-	if got := res.Profiles[a]["a:events"]; got != "3" {
-		t.Errorf("events of %s = %q, want 3: e1, the other resolver's o1, e3", a, got)
-	}
-	stats, err := s.TenantStats(ctx, tenant)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got, want := res.Profiles[a][profile.FieldVersion], fmt.Sprint(stats.Version); got != want {
-		t.Errorf("version of the state read = %s, want the other call's, the tenant's last: %s", got, want)
-	}
-
-	// Another resolver merges b into a between this call and its read.
-	hook.before = func() {
-		apply(other, 1, ev(t, tenant, "o2", "email", t0.Add(4*time.Minute), "user_id:a", "anonymous_id:b"))
-	}
-	res = apply(s, 3, ev(t, tenant, "e4", "web", t0.Add(5*time.Minute), "anonymous_id:b"))
-	if got := res.Outcomes[0].ProfileID; got != b {
-		t.Fatalf("e4 resolved to %s, want b %s", got, b)
-	}
-	if st, ok := res.Profiles[b]; ok {
-		t.Errorf("state of %s, merged away before the read: %v", b, st)
-	}
-	if live, _, err := s.Profile(ctx, tenant, b); err != nil || live != a {
-		t.Errorf("b now forwards to %s (%v), want a %s", live, err, a)
 	}
 }

@@ -413,19 +413,24 @@ end
 
 local function record(r) records[#records + 1] = r end
 
--- stampversions numbers the changes of this call from the tenant's version
--- counter and returns the ids of the touched profiles that still exist. The
--- records this call made (those without a version yet) take the next
--- versions (v) in the order they were made; the touched profiles are all
--- stamped with the one after (_v). So of two records, or two states of a
--- profile, the one with the higher version was made later, whatever their
--- event times and whichever resolver made them; and a call's profile states
--- are newer than the records that explain them.
+-- touchedstates numbers the changes of this call from the tenant's version
+-- counter and returns the states of the touched profiles that still exist,
+-- and those of the profiles in shown (unchanged, with the version they
+-- have), as HGETALL lists. The records this call made (those without a
+-- version yet) take the next versions (v) in the order they were made; the
+-- touched profiles are all stamped with the one after (_v). So of two
+-- records, or two states of a profile, the one with the higher version was
+-- made later, whatever their event times and whichever resolver made them;
+-- and a call's profile states are newer than the records that explain them.
 local shown = {}
-local function stampversions()
-  local live = {}
+local function touchedstates()
+  local out, live = {}, {}
   for id in pairs(touched) do
-    if redis.call('EXISTS', P .. 'p:' .. id) == 1 then live[#live + 1] = id end
+    local f = redis.call('HGETALL', P .. 'p:' .. id)
+    if #f > 0 then
+      out[id] = f
+      live[#live + 1] = id
+    end
   end
   local fresh = {}
   for _, r in ipairs(records) do
@@ -434,17 +439,19 @@ local function stampversions()
   if #fresh > 0 or #live > 0 then
     local version = redis.call('HINCRBY', META, 'version', #fresh + 1)
     for i, r in ipairs(fresh) do r.v = version - #fresh - 1 + i end
-    for _, id in ipairs(live) do redis.call('HSET', P .. 'p:' .. id, '_v', version) end
+    for _, id in ipairs(live) do
+      local f = out[id]
+      redis.call('HSET', P .. 'p:' .. id, '_v', version)
+      local at = false
+      for j = 1, #f, 2 do
+        if f[j] == '_v' then at = j end
+      end
+      if at then f[at + 1] = tostring(version) else
+        f[#f + 1] = '_v'
+        f[#f + 1] = tostring(version)
+      end
+    end
   end
-  return live
-end
-
--- touchedstates stamps the versions (stampversions) and returns the states
--- of the touched profiles that still exist, and those of the profiles in
--- shown (unchanged, with the version they have), as HGETALL lists.
-local function touchedstates()
-  local out = {}
-  for _, id in ipairs(stampversions()) do out[id] = redis.call('HGETALL', P .. 'p:' .. id) end
   for id in pairs(shown) do
     if not out[id] then
       local f = redis.call('HGETALL', P .. 'p:' .. id)

@@ -22,9 +22,7 @@
 -- dropped from the event; if it was the strongest (the anchor), the whole
 -- event is about the forgotten person and is skipped.
 --    "id": [identity records],  {k, p, f, i, r, ids, a, e, t, v}
---    "p": [profile_id, ...],  every touched profile that still exists (its
---         state stamped with this call's version) and every profile a
---         replayed outcome names; the caller reads their states
+--    "p": {profile_id: [field, value, ...]},  state of every touched profile
 --    "x": number of components re-derived}
 
 local batch = cjson.decode(ARGV[4])
@@ -191,14 +189,7 @@ for n, ev in ipairs(batch.events) do
   end
 end
 
--- The states themselves are read by the caller after the call, in one
--- pipelined round trip (Store.Apply): returning them from here would cost
--- the script a Lua copy and a JSON encoding of every touched profile.
-local ids, listed = stampversions(), {}
-for _, id in ipairs(ids) do listed[id] = true end
-for id in pairs(shown) do
-  if not listed[id] then ids[#ids + 1] = id end
-end
+local states = touchedstates()
 for src, ob in pairs(outbox) do
   redis.call('ZADD', P .. 'ob:' .. src, ob[#ob].o, cjson.encode({ b = ob }))
 end
@@ -207,4 +198,4 @@ for src in pairs(advanced) do
   redis.call('HSET', P .. 'wm', src, wm[src])
 end
 
-return cjson.encode({ r = results, id = records, p = ids, x = rederived })
+return cjson.encode({ r = results, id = records, p = states, x = rederived })

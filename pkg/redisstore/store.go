@@ -124,7 +124,11 @@ func (s *Store) Profile(ctx context.Context, tenant, id string) (string, profile
 			return "", nil, fmt.Errorf("read profile: %w", err)
 		}
 		if len(fields) > 0 {
-			return id, stateOfFields(fields), nil
+			flat := make([]string, 0, 2*len(fields))
+			for f, v := range fields {
+				flat = append(flat, f, v)
+			}
+			return id, stateOf(flat), nil
 		}
 		next, err := s.rdb.HGet(ctx, p+"fwd", id).Result()
 		if errors.Is(err, redis.Nil) {
